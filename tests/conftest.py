@@ -1,0 +1,36 @@
+"""Fixtures shared by the whole suite: the real model (converted once) and a tiny random one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from alignment_core.model_loader import ensure_bundled_cache, load_model, tiny_model_dir
+
+REPO = Path(__file__).resolve().parent.parent
+# The same cache as the app uses, so the 20 s GGUF conversion happens once per machine.
+MODEL_CACHE = Path(os.environ.get("MODEL_CACHE_DIR", REPO / "var" / "models"))
+
+
+@pytest.fixture(scope="session")
+def real_model_dir() -> Path:
+    """The bundled SmolLM2-135M-Instruct as a safetensors directory."""
+    return ensure_bundled_cache(MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(real_model_dir: Path) -> Path:
+    """A tiny random Llama with the real SmolLM2 tokenizer: fast, same code paths."""
+    return tiny_model_dir(real_model_dir, MODEL_CACHE / "tiny-random-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_dir: Path):
+    return load_model(tiny_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def real_loaded(real_model_dir: Path):
+    return load_model(real_model_dir, device="cpu")
