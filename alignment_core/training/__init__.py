@@ -1,0 +1,32 @@
+"""LoRA fine-tuning of the learner: SFT, DPO, or SFT then DPO (peft + accelerate).
+
+    from alignment_core.training import TrainConfig, PreferencePair, train
+    result = train(TrainConfig(method="dpo"), model_dir, pairs, [], output_dir, checkpoint_dir)
+
+`python -m alignment_core.training --pairs pairs.jsonl --method dpo --out DIR` does the same from
+a shell, and `accelerate launch -m alignment_core.training ...` spreads it over several GPUs.
+"""
+
+from .config import (
+    METHODS,
+    Cancelled,
+    LoraSettings,
+    PreferencePair,
+    SFTExample,
+    StepReport,
+    TrainConfig,
+    TrainResult,
+)
+from .trainer import train
+
+__all__ = [
+    "METHODS",
+    "Cancelled",
+    "LoraSettings",
+    "PreferencePair",
+    "SFTExample",
+    "StepReport",
+    "TrainConfig",
+    "TrainResult",
+    "train",
+]

@@ -1,0 +1,134 @@
+"""The plain dataclasses that go into and come out of a training run.
+
+The Django side builds a `TrainConfig` from a form, passes `PreferencePair`s and `SFTExample`s taken
+from a frozen dataset snapshot, and stores the `StepReport`s and the `TrainResult` it gets back.
+Nothing here imports torch, so these types are cheap to import anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# A prompt is either one user turn (a string) or a chat history (a list of {"role", "content"}
+# dicts ending with a user turn), the same two shapes `Learner.generate` accepts.
+Prompt = str | list[dict[str, str]]
+Method = Literal["sft", "dpo", "sft_dpo"]
+METHODS: tuple[str, ...] = ("sft", "dpo", "sft_dpo")
+
+
+class Cancelled(Exception):
+    """Raised when `should_cancel()` returned true; a checkpoint was written just before."""
+
+
+@dataclass
+class LoraSettings:
+    """Which weights get a LoRA adapter and how big it is (peft's `LoraConfig`)."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; defaults suit the bundled SmolLM2-135M-Instruct on a CPU.
+
+    `batch_size` is the number of examples (SFT) or preference pairs (DPO) per optimizer step on
+    each process; with `accelerate launch` over N processes one step sees N times as many.
+    """
+
+    method: Method = "dpo"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    # One learning rate for the whole run, or None to use the per-phase defaults below.
+    learning_rate: float | None = None
+    sft_learning_rate: float = 2e-4
+    dpo_learning_rate: float = 5e-5
+    epochs: int = 1
+    batch_size: int = 4
+    max_length: int = 384  # prompt + response tokens; longer examples lose prompt start, then response end
+    beta: float = 0.1  # DPO temperature: how far the policy may move from the reference
+    seed: int = 0
+    checkpoint_every: int = 10  # optimizer steps between checkpoints (0: only on cancel)
+    max_steps: int | None = None  # caps the optimizer steps of each phase (handy for smoke runs)
+    warmup_ratio: float = 0.0  # linear warm-up over this fraction of a phase, then linear decay to 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    device: str | None = None  # "cpu" forces the CPU; None lets accelerate pick (CUDA when present)
+    mixed_precision: str = "no"  # accelerate's setting: "no", "bf16" or "fp16" (GPUs)
+    num_threads: int | None = None  # CPU threads for torch; None: all cores
+    # Free-form facts about the run that end up in the model card and superalign.json,
+    # e.g. {"snapshot_hash": "...", "snapshot_id": 3, "parent_adapter": None}.
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def lr_for(self, phase: str) -> float:
+        """The peak learning rate of one phase ("sft" or "dpo")."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return self.sft_learning_rate if phase == "sft" else self.dpo_learning_rate
+
+    def phases(self) -> list[str]:
+        """The phases this method runs, in order."""
+        if self.method not in METHODS:
+            raise ValueError(f"Unknown training method {self.method!r}; expected one of {METHODS}")
+        return ["sft", "dpo"] if self.method == "sft_dpo" else [self.method]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["lora"]["target_modules"] = list(self.lora.target_modules)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from `to_dict()` output (e.g. a JSON field); unknown keys are an error."""
+        data = dict(data)
+        lora = dict(data.pop("lora", {}) or {})
+        if "target_modules" in lora:
+            lora["target_modules"] = tuple(lora["target_modules"])
+        return cls(lora=LoraSettings(**lora), **data)
+
+
+@dataclass
+class PreferencePair:
+    """One DPO example: the response an expert preferred and the learner's original one."""
+
+    prompt: Prompt
+    chosen: str
+    rejected: str
+
+
+@dataclass
+class SFTExample:
+    """One supervised example: the loss covers only the response tokens."""
+
+    prompt: Prompt
+    response: str
+
+
+@dataclass
+class StepReport:
+    """What the progress callback receives after every optimizer step."""
+
+    step: int  # 1-based, counted over all phases
+    total_steps: int
+    epoch: int  # 1-based, within the phase
+    loss: float
+    reward_accuracy: float | None  # DPO: share of pairs whose chosen reward beats the rejected one
+    reward_margin: float | None  # DPO: mean (chosen reward - rejected reward)
+    tokens_per_s: float
+    elapsed_s: float
+    eta_s: float
+    phase: str  # "sft" or "dpo"
+    learning_rate: float = 0.0
+
+
+@dataclass
+class TrainResult:
+    """The finished adapter and how the run went."""
+
+    adapter_dir: Path
+    steps: int
+    history: list[StepReport]
+    metrics: dict[str, float]

@@ -1,0 +1,399 @@
+"""The LoRA training loop: SFT, DPO, or SFT then DPO, on one CPU, one GPU or many (accelerate).
+
+Read top to bottom, `train()` does:
+
+1. set up accelerate (device, processes) and seed every generator;
+2. load the base model, add a fresh LoRA adapter (peft), tokenize the data;
+3. resume from the last checkpoint in `checkpoint_dir` if there is one;
+4. for each phase (SFT, DPO): for DPO, score every pair once with the reference model and keep
+   those log-probs (the reference never changes, so one pass replaces one extra forward per
+   step); then run the optimizer steps, reporting progress, checkpointing every N steps and
+   stopping with a checkpoint when cancelled;
+5. measure validation loss and DPO reward accuracy on the held-out examples;
+6. write the adapter atomically with its model card, and drop the checkpoint.
+
+The DPO reference is the model the phase starts from: the base model (adapter disabled) for
+plain DPO, and the SFT-trained model for SFT then DPO, as in the DPO paper's recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from .checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    write_adapter,
+)
+from .config import Cancelled, PreferencePair, SFTExample, StepReport, TrainConfig, TrainResult
+from .data import EncodedExample, EncodedPair, collate_pairs, collate_sft, encode_pairs, encode_sft
+from .losses import ResponseScorer, dpo_loss, sft_loss
+
+CHECKPOINT_FORMAT = 1
+
+
+def _fingerprint(config: TrainConfig, model_dir: Path, data: dict) -> str:
+    """A hash of everything that decides the result, so a checkpoint is never applied to another run."""
+    settings = config.to_dict()
+    for key in ("meta", "checkpoint_every", "device", "num_threads"):
+        settings.pop(key)
+    blob = json.dumps({"settings": settings, "model": Path(model_dir).name, "data": data}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _order(n: int, seed: int, phase_index: int, epoch: int) -> list[int]:
+    """The example order of one epoch: a function of the seed only, so a resumed run sees the same."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + phase_index * 1_009 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+def _local_indices(order: list[int], step: int, batch_size: int, rank: int, world: int) -> list[int]:
+    """This process's share of the examples of one optimizer step."""
+    per_epoch = math.ceil(len(order) / (batch_size * world))
+    start = (step % per_epoch) * batch_size * world
+    global_batch = order[start : start + batch_size * world]
+    local = global_batch[rank::world]
+    # The last batch may be too short to give every process an example; data parallel training
+    # needs every process to take part in each step, so a short one repeats an example.
+    return local or global_batch[:1]
+
+
+@torch.inference_mode()
+def _score_pairs(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, batch_size: int,
+                 device: torch.device, should_cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Summed response log-probs of every pair, as an (n, 2) tensor of (chosen, rejected)."""
+    out = []
+    for start in range(0, len(pairs), batch_size):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("Cancelled while scoring the reference")
+        chunk = pairs[start : start + batch_size]
+        batch = collate_pairs(chunk, pad_id)
+        logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device)).float().cpu()
+        out.append(torch.stack(logps.split(len(chunk)), dim=1))
+    # Leave inference mode: a clone is an ordinary tensor that may meet autograd later.
+    return torch.cat(out).clone() if out else torch.zeros((0, 2))
+
+
+def _reference_logps(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, batch_size: int,
+                     device: torch.device, with_adapter: bool,
+                     should_cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Score pairs with the reference: the base model (adapter disabled) or the current model."""
+    scorer.eval()
+    try:
+        if with_adapter:
+            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel)
+        with scorer.model.disable_adapter():
+            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel)
+    finally:
+        scorer.train()
+
+
+@torch.inference_mode()
+def _sft_val_loss(scorer: ResponseScorer, examples: list[EncodedExample], pad_id: int,
+                  batch_size: int, device: torch.device) -> float:
+    scorer.eval()
+    total, tokens = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        batch = collate_sft(examples[start : start + batch_size], pad_id)
+        logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device))
+        total -= float(logps.sum())
+        tokens += int(batch.response_mask[:, 1:].sum())
+    scorer.train()
+    return total / max(tokens, 1)
+
+
+def _dpo_val_metrics(scorer: ResponseScorer, pairs: list[EncodedPair], reference: torch.Tensor,
+                     pad_id: int, batch_size: int, device: torch.device, beta: float) -> dict[str, float]:
+    policy = _reference_logps(scorer, pairs, pad_id, batch_size, device, with_adapter=True)
+    loss, chosen, rejected = dpo_loss(policy[:, 0], policy[:, 1], reference[:, 0], reference[:, 1], beta)
+    return {
+        "val_dpo_loss": float(loss),
+        "val_reward_accuracy": float((chosen > rejected).float().mean()),
+        "val_reward_margin": float((chosen - rejected).mean()),
+    }
+
+
+def train(
+    config: TrainConfig,
+    model_dir: Path | str,
+    pairs: Sequence[PreferencePair],
+    sft: Sequence[SFTExample],
+    output_dir: Path | str,
+    checkpoint_dir: Path | str,
+    progress: Callable[[StepReport], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    val_pairs: Sequence[PreferencePair] = (),
+    val_sft: Sequence[SFTExample] = (),
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Fine-tune a LoRA adapter on `model_dir` and write it to `output_dir` (which must not exist).
+
+    SFT uses `sft`, or the (prompt, chosen) of `pairs` when `sft` is empty. If `checkpoint_dir`
+    holds a checkpoint of the same run (same settings and data), training resumes from it.
+    Raises `Cancelled` after writing a checkpoint when `should_cancel()` returns true.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict
+    from transformers import get_linear_schedule_with_warmup
+
+    from ..model_loader import load_model
+
+    started = time.perf_counter()
+    model_dir, output_dir, checkpoint_dir = Path(model_dir), Path(output_dir), Path(checkpoint_dir)
+    phases = config.phases()
+    pairs, sft, val_pairs, val_sft = list(pairs), list(sft), list(val_pairs), list(val_sft)
+    if "sft" in phases and not sft:
+        sft = [SFTExample(prompt=p.prompt, response=p.chosen) for p in pairs]
+    if "sft" in phases and not sft:
+        raise ValueError("SFT needs SFT examples or preference pairs")
+    if "dpo" in phases and not pairs:
+        raise ValueError("DPO needs preference pairs")
+    if output_dir.exists():
+        raise FileExistsError(f"Adapter directory {output_dir} already exists")
+
+    # 1. accelerate decides the device and the process layout (`accelerate launch` sets it up).
+    accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision)
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    say = (log if log is not None and accelerator.is_main_process else (lambda message: None))
+    previous_threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
+    set_seed(config.seed)
+
+    try:
+        # 2. The base model with a fresh LoRA adapter, and the tokenized data.
+        loaded = load_model(model_dir, device="cpu", trainable=True)
+        tokenizer = loaded.tokenizer
+        pad_id = tokenizer.pad_token_id
+        lora = LoraConfig(
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=list(config.lora.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        peft_model = get_peft_model(loaded.model, lora)
+        encoded_sft = encode_sft(tokenizer, sft, config.max_length) if "sft" in phases else []
+        encoded_pairs = encode_pairs(tokenizer, pairs, config.max_length) if "dpo" in phases else []
+        encoded_val_sft = encode_sft(tokenizer, val_sft, config.max_length)
+        encoded_val_pairs = encode_pairs(tokenizer, val_pairs, config.max_length)
+        fingerprint = _fingerprint(config, model_dir, {
+            "sft": [asdict(e) for e in encoded_sft],
+            "pairs": [asdict(p) for p in encoded_pairs],
+            "world": world,
+        })
+        sizes = {"sft": len(encoded_sft), "dpo": len(encoded_pairs)}
+        per_epoch = {name: math.ceil(sizes[name] / (config.batch_size * world)) for name in phases}
+        phase_steps = {name: per_epoch[name] * config.epochs for name in phases}
+        if config.max_steps is not None:
+            phase_steps = {name: min(n, config.max_steps) for name, n in phase_steps.items()}
+        total_steps = sum(phase_steps.values())
+
+        # 3. Resume from the last checkpoint of this very run, if any.
+        resume = load_checkpoint(checkpoint_dir)
+        history: list[StepReport] = []
+        elapsed_before = 0.0
+        if resume is not None:
+            if resume.get("format") != CHECKPOINT_FORMAT or resume.get("fingerprint") != fingerprint:
+                raise ValueError(
+                    f"The checkpoint in {checkpoint_dir} belongs to a different run (other settings or "
+                    "data); delete it to start afresh"
+                )
+            set_peft_model_state_dict(peft_model, resume["lora"])
+            history = [StepReport(**report) for report in resume["history"]]
+            elapsed_before = resume["elapsed_s"]
+            say(f"Resuming from the checkpoint at step {resume['step']}/{total_steps}")
+
+        scorer = accelerator.prepare(ResponseScorer(peft_model))
+        scorer.train()
+        core = accelerator.unwrap_model(scorer)  # the ResponseScorer itself, for no-grad passes
+        trainable = [p for p in scorer.parameters() if p.requires_grad]
+        say(f"Training {sum(p.numel() for p in trainable):,} LoRA parameters on {device} "
+            f"({world} process{'es' if world > 1 else ''}); {total_steps} steps: "
+            + ", ".join(f"{name} {phase_steps[name]}" for name in phases))
+
+        reference = {"train": None, "val": None}
+        step = 0  # optimizer steps done over all phases
+        losses: dict[str, float] = {}
+        session_started, session_steps = time.perf_counter(), 0
+        for phase_index, phase in enumerate(phases):
+            n_steps = phase_steps[phase]
+            if resume is not None and phase_index < resume["phase_index"]:
+                step += n_steps
+                continue
+            resuming_here = resume is not None and phase_index == resume["phase_index"]
+            lr = config.lr_for(phase)
+            optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=config.weight_decay)
+            scheduler = get_linear_schedule_with_warmup(
+                optimizer, round(config.warmup_ratio * n_steps), n_steps
+            )
+            # Only the optimizer goes through accelerate: a prepared scheduler would advance once per
+            # process on every step, and our schedule counts optimizer steps.
+            optimizer = accelerator.prepare(optimizer)
+            first = 0
+
+            # 4a. DPO: score every pair once with the reference model.
+            if phase == "dpo":
+                if resuming_here and resume["reference"]["train"] is not None:
+                    reference = resume["reference"]
+                else:
+                    say(f"Scoring {len(encoded_pairs)} pairs with the reference model")
+                    with_adapter = phase_index > 0  # after SFT the reference is the SFT model
+                    reference = {
+                        "train": _reference_logps(core, encoded_pairs, pad_id, config.batch_size, device,
+                                                  with_adapter, should_cancel),
+                        "val": _reference_logps(core, encoded_val_pairs, pad_id, config.batch_size, device,
+                                                with_adapter) if encoded_val_pairs else None,
+                    }
+            if resuming_here:
+                optimizer.load_state_dict(resume["optimizer"])
+                scheduler.load_state_dict(resume["scheduler"])
+                first = resume["phase_step"]
+                step += first
+                set_rng_state(resume["rng"])
+                losses = dict(resume.get("losses", {}))
+                resume = None
+
+            # 4b. The optimizer steps of this phase.
+            data = encoded_sft if phase == "sft" else encoded_pairs
+            for phase_step in range(first, n_steps):
+                tick = time.perf_counter()
+                epoch = phase_step // per_epoch[phase]
+                indices = _local_indices(
+                    _order(len(data), config.seed, phase_index, epoch),
+                    phase_step, config.batch_size, rank, world,
+                )
+                chunk = [data[i] for i in indices]
+                batch = collate_sft(chunk, pad_id) if phase == "sft" else collate_pairs(chunk, pad_id)
+                input_ids = batch.input_ids.to(device)
+                response_mask = batch.response_mask.to(device)
+                with accelerator.autocast():
+                    logps = scorer(input_ids, response_mask)
+                if phase == "sft":
+                    loss = sft_loss(logps, response_mask)
+                    accuracy = margin = None
+                else:
+                    ref = reference["train"][indices].to(device)
+                    chosen, rejected = logps.float().split(len(chunk))
+                    loss, chosen_rewards, rejected_rewards = dpo_loss(
+                        chosen, rejected, ref[:, 0], ref[:, 1], config.beta
+                    )
+                    accuracy = (chosen_rewards > rejected_rewards).float().mean()
+                    margin = (chosen_rewards - rejected_rewards).mean()
+                accelerator.backward(loss)
+                if config.max_grad_norm:
+                    accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+                current_lr = scheduler.get_last_lr()[0]
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                session_steps += 1
+
+                # 4c. Report: averages over processes, throughput, and time left.
+                loss_value = float(accelerator.reduce(loss.detach(), reduction="mean"))
+                losses[phase] = loss_value
+                tokens = int(accelerator.reduce(torch.tensor(batch.num_tokens, device=device), reduction="sum"))
+                now = time.perf_counter()
+                per_step = (now - session_started) / session_steps
+                report = StepReport(
+                    step=step,
+                    total_steps=total_steps,
+                    epoch=epoch + 1,
+                    loss=loss_value,
+                    reward_accuracy=None if accuracy is None
+                    else float(accelerator.reduce(accuracy, reduction="mean")),
+                    reward_margin=None if margin is None
+                    else float(accelerator.reduce(margin, reduction="mean")),
+                    tokens_per_s=tokens / max(now - tick, 1e-9),
+                    elapsed_s=elapsed_before + now - started,
+                    eta_s=per_step * (total_steps - step),
+                    phase=phase,
+                    learning_rate=current_lr,
+                )
+                history.append(report)
+                if progress is not None and accelerator.is_main_process:
+                    progress(report)
+
+                # 4d. Checkpoint every N steps, and always before stopping on cancel.
+                cancel = should_cancel is not None and bool(should_cancel())
+                if world > 1:  # every process must stop at the same step
+                    flag = torch.tensor(int(cancel), device=device)
+                    cancel = bool(accelerator.reduce(flag, reduction="sum"))
+                periodic = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
+                if periodic or cancel:
+                    if accelerator.is_main_process:
+                        save_checkpoint(checkpoint_dir, {
+                            "format": CHECKPOINT_FORMAT,
+                            "fingerprint": fingerprint,
+                            "step": step,
+                            "phase_index": phase_index,
+                            "phase_step": phase_step + 1,
+                            "lora": get_peft_model_state_dict(core.model),
+                            "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(),
+                            "rng": rng_state(),
+                            "reference": reference,
+                            "history": [asdict(r) for r in history],
+                            "losses": losses,
+                            "elapsed_s": elapsed_before + time.perf_counter() - started,
+                        })
+                    accelerator.wait_for_everyone()
+                if cancel:
+                    say(f"Cancelled at step {step}/{total_steps}; checkpoint written")
+                    raise Cancelled(f"Cancelled at step {step}/{total_steps}")
+
+        # 5. Validation on held-out examples.
+        metrics: dict[str, float] = {"final_loss": history[-1].loss if history else float("nan")}
+        metrics.update({f"{name}_final_loss": value for name, value in losses.items()})
+        dpo_history = [r for r in history if r.phase == "dpo"]
+        if dpo_history:
+            metrics["train_reward_accuracy"] = dpo_history[-1].reward_accuracy
+            metrics["train_reward_margin"] = dpo_history[-1].reward_margin
+        if encoded_val_sft:
+            metrics["val_loss"] = _sft_val_loss(core, encoded_val_sft, pad_id, config.batch_size, device)
+        if encoded_val_pairs:
+            val_reference = reference["val"]
+            if val_reference is None:  # SFT only: compare with the base model
+                val_reference = _reference_logps(core, encoded_val_pairs, pad_id, config.batch_size,
+                                                 device, with_adapter=False)
+            metrics.update(_dpo_val_metrics(core, encoded_val_pairs, val_reference, pad_id,
+                                            config.batch_size, device, config.beta))
+            metrics.setdefault("val_loss", metrics["val_dpo_loss"])
+        say("Finished: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+
+        # 6. Write the adapter atomically, then the checkpoint is no longer needed.
+        if accelerator.is_main_process:
+            write_adapter(core.model, output_dir, {
+                "format": 1,
+                "base_model": str(model_dir),
+                "method": config.method,
+                "config": config.to_dict(),
+                "learning_rates": {name: config.lr_for(name) for name in phases},
+                "metrics": metrics,
+                "steps": step,
+                "num_pairs": len(pairs),
+                "num_sft": len(sft) if "sft" in phases else 0,
+                "meta": config.meta,
+                "train_seconds": round(elapsed_before + time.perf_counter() - started, 2),
+            })
+            checkpoint_path(checkpoint_dir).unlink(missing_ok=True)
+            say(f"Adapter written to {output_dir}")
+        accelerator.wait_for_everyone()
+        return TrainResult(adapter_dir=output_dir, steps=step, history=history, metrics=metrics)
+    finally:
+        torch.set_num_threads(previous_threads)

@@ -1,0 +1,103 @@
+"""Django admin for every model: the operator's escape hatch."""
+
+from django.contrib import admin
+
+from annotator import models
+
+
+class MembershipInline(admin.TabularInline):
+    model = models.Membership
+    extra = 1
+
+
+@admin.register(models.Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "reviews_per_item", "auto_accept_threshold", "created_at")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MembershipInline]
+
+
+@admin.register(models.Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("project", "user", "role")
+    list_filter = ("role", "project")
+
+
+@admin.register(models.LearnerVersion)
+class LearnerVersionAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "status", "adapter_path", "created_at")
+    list_filter = ("status", "project")
+
+
+@admin.register(models.Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "status", "stage", "budget", "created_at")
+    list_filter = ("status", "project")
+
+
+@admin.register(models.AttackQuery)
+class AttackQueryAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "campaign", "strategy", "category", "is_benign")
+    list_filter = ("strategy", "category", "is_benign")
+    search_fields = ("text",)
+
+
+@admin.register(models.Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ("id", "attack", "learner_version", "sample_index")
+    raw_id_fields = ("attack",)
+
+
+@admin.register(models.Critique)
+class CritiqueAdmin(admin.ModelAdmin):
+    list_display = ("id", "verdict", "category", "severity", "confidence", "critic_name")
+    list_filter = ("verdict", "critic_name")
+    raw_id_fields = ("response",)
+
+
+@admin.register(models.ReviewItem)
+class ReviewItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "state", "priority", "reviews_done", "reviews_required")
+    list_filter = ("state", "project", "is_audit")
+    raw_id_fields = ("critique",)
+
+
+@admin.register(models.Review)
+class ReviewAdmin(admin.ModelAdmin):
+    """Read-only: reviews are the audit trail."""
+
+    list_display = ("id", "item", "expert", "action", "final_verdict", "created_at")
+    list_filter = ("action",)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.ReviewAssignment)
+class ReviewAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("item", "expert", "opened_at")
+
+
+@admin.register(models.DatasetSnapshot)
+class DatasetSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "content_hash", "pair_count", "sft_count", "created_at")
+
+
+@admin.register(models.SnapshotExample)
+class SnapshotExampleAdmin(admin.ModelAdmin):
+    list_display = ("id", "snapshot", "kind", "split")
+    list_filter = ("kind", "split")
+
+
+@admin.register(models.TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "method", "status", "created_at")
+    list_filter = ("status", "method")
+
+
+@admin.register(models.Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "format", "status", "rows", "created_at")

@@ -1,0 +1,33 @@
+"""Bridge from settings to alignment_core's model loader: the one place that knows where models are.
+
+Jobs call `learner_model_dir()` and `learner_for(version)`; the model directory is resolved from
+LEARNER_MODEL (converting the bundled GGUF once) and loaded models are cached per process, since
+loading costs far more than generating a batch.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from django.conf import settings
+
+from alignment_core.model_loader import load_model, resolve_model_dir
+
+
+def learner_model_dir(base_model: str | None = None,
+                      progress: Callable[[str], None] | None = None) -> Path:
+    return resolve_model_dir(base_model or settings.LEARNER_MODEL, settings.MODEL_CACHE_DIR,
+                             progress=progress)
+
+
+@lru_cache(maxsize=2)
+def _loaded(model_dir: str, adapter: str | None):
+    return load_model(model_dir, adapter=adapter)
+
+
+def loaded_for(version) -> object:
+    """The LoadedModel (alignment_core.model_loader) for a LearnerVersion, cached per process."""
+    adapter = version.adapter_dir()
+    return _loaded(str(learner_model_dir(version.base_model)), str(adapter) if adapter else None)

@@ -1,0 +1,149 @@
+"""Red-team campaigns and what they produce: attacks, responses, critiques."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from annotator.models.jobs import Job
+
+
+class Verdict(models.TextChoices):
+    SAFE = "safe", "Safe"
+    UNSAFE = "unsafe", "Unsafe"
+    REFUSAL = "refusal", "Refusal"
+    OVER_REFUSAL = "over_refusal", "Over-refusal"
+
+
+class Campaign(Job):
+    """A red-team round against one learner version; its job runs attack → respond → critique."""
+
+    project = models.ForeignKey("annotator.Project", on_delete=models.CASCADE, related_name="campaigns")
+    learner_version = models.ForeignKey(
+        "annotator.LearnerVersion", on_delete=models.PROTECT, related_name="campaigns"
+    )
+    name = models.CharField(max_length=120)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    strategies = models.JSONField(default=list)
+    categories = models.JSONField(default=list, blank=True)  # empty: all categories
+    budget = models.PositiveIntegerField(default=32)
+    samples_per_attack = models.PositiveSmallIntegerField(default=1)
+    seed = models.IntegerField(default=0)
+    # Held-out campaigns measure a learner; their items never feed training.
+    held_out = models.BooleanField(default=False)
+    report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(budget__gte=1), name="campaign_budget_gte_1"),
+            models.CheckConstraint(
+                condition=models.Q(samples_per_attack__gte=1), name="campaign_samples_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotator:campaign_detail", args=[self.project.slug, self.pk])
+
+
+class AttackQuery(models.Model):
+    """One adversarial (or benign-twin, or imported) prompt."""
+
+    project = models.ForeignKey("annotator.Project", on_delete=models.CASCADE, related_name="attacks")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="attacks"
+    )
+    # Position within the campaign: makes the attack stage idempotent on resume.
+    seq = models.PositiveIntegerField(default=0)
+    text = models.TextField()
+    strategy = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=64, blank=True)
+    behaviour_id = models.CharField(max_length=64, blank=True)
+    severity = models.PositiveSmallIntegerField(default=0)
+    is_benign = models.BooleanField(default=False)
+    canary_id = models.CharField(max_length=64, blank=True)
+    system_prompt = models.TextField(blank=True)
+    turns = models.JSONField(null=True, blank=True)  # earlier chat turns for multi-turn attacks
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="mutations"
+    )
+    source = models.CharField(max_length=16, default="campaign")  # campaign | import
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["campaign_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "seq"], condition=models.Q(campaign__isnull=False),
+                name="attack_unique_seq_in_campaign",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "strategy"])]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Response(models.Model):
+    """What one learner version answered to one attack."""
+
+    attack = models.ForeignKey(AttackQuery, on_delete=models.CASCADE, related_name="responses")
+    learner_version = models.ForeignKey(
+        "annotator.LearnerVersion", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="responses",
+    )
+    sample_index = models.PositiveSmallIntegerField(default=0)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attack", "learner_version", "sample_index"], name="response_unique_sample"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Critique(models.Model):
+    """The critic's structured judgement of one response."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="critiques")
+    critic_name = models.CharField(max_length=64)
+    critic_version = models.CharField(max_length=32, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    category = models.CharField(max_length=64, blank=True)
+    severity = models.PositiveSmallIntegerField(default=0)
+    confidence = models.FloatField(default=0.5)
+    spans = models.JSONField(default=list, blank=True)  # [{"start": int, "end": int, "text": str}]
+    explanation = models.TextField(blank=True)
+    suggested_revision = models.TextField(blank=True)
+    signals = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(severity__lte=4), name="critique_severity_0_4"),
+            models.CheckConstraint(
+                condition=models.Q(confidence__gte=0) & models.Q(confidence__lte=1),
+                name="critique_confidence_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(verdict__in=[v.value for v in Verdict]),
+                name="critique_verdict_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} ({self.confidence:.2f})"

@@ -1,0 +1,66 @@
+"""Frozen, hashed sets of curated training examples."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class DatasetSnapshot(models.Model):
+    """A frozen copy of a project's curated labels at one moment, identified by a content hash.
+
+    The examples are copied (not referenced), so later reviews never change what a training run
+    was trained on; the hash covers every example's kind, split and text.
+    """
+
+    project = models.ForeignKey("annotator.Project", on_delete=models.CASCADE, related_name="snapshots")
+    name = models.CharField(max_length=120)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filters = models.JSONField(default=dict, blank=True)
+    validation_fraction = models.FloatField(default=0.1)
+    seed = models.IntegerField(default=0)
+    content_hash = models.CharField(max_length=64, db_index=True)
+    pair_count = models.PositiveIntegerField(default=0)
+    sft_count = models.PositiveIntegerField(default=0)
+    train_count = models.PositiveIntegerField(default=0)
+    validation_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_hash[:10]})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotator:snapshot_detail", args=[self.project.slug, self.pk])
+
+
+class SnapshotExample(models.Model):
+    class Kind(models.TextChoices):
+        PAIR = "pair", "Preference pair"
+        SFT = "sft", "SFT example"
+
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        VALIDATION = "validation", "Validation"
+
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="examples")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    split = models.CharField(max_length=16, choices=Split.choices, default=Split.TRAIN)
+    prompt = models.TextField()
+    chosen = models.TextField()  # the curated answer (the SFT target for SFT examples)
+    rejected = models.TextField(blank=True)  # the learner's original answer (pairs only)
+    review_item = models.ForeignKey(
+        "annotator.ReviewItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    category = models.CharField(max_length=64, blank=True)
+    strategy = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["snapshot", "kind", "split"])]

@@ -1,0 +1,87 @@
+"""Projects and who may do what in them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    EXPERT = "expert", "Expert"
+    VIEWER = "viewer", "Viewer"
+
+
+# Higher means more rights; access checks compare ranks (see annotator/access.py).
+ROLE_RANK = {Role.VIEWER: 0, Role.EXPERT: 1, Role.ADMIN: 2}
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown; shown to experts, sanitised.")
+    reviews_per_item = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="How many experts review each item independently.",
+    )
+    auto_accept_threshold = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Critic confidence at or above which items are curated without a human "
+        "(empty: every item goes to experts).",
+    )
+    audit_rate = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of auto-acceptable items still sent to experts as an audit.",
+    )
+    critic_head = models.JSONField(
+        null=True, blank=True, help_text="Learned critic head retrained from expert decisions."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reviews_per_item__gte=1), name="project_reviews_per_item_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(audit_rate__gte=0) & models.Q(audit_rate__lte=1),
+                name="project_audit_rate_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotator:project_detail", args=[self.slug])
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.EXPERT)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=[r.value for r in Role]), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.project}"
+
+    def has_role(self, minimum: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(minimum)]

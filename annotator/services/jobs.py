@@ -1,0 +1,165 @@
+"""Writes shared by every background job: enqueue on commit, heartbeat, cancel, crash recovery.
+
+Campaigns, training runs and exports all subclass `annotator.models.Job`; these functions work
+on any of them, so each job module only writes its own stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator.models import Campaign, Export, Job, JobStatus, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+JOB_MODELS: tuple[type[Job], ...] = (Campaign, TrainingRun, Export)
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its cancel flag was set; the job stops cleanly."""
+
+
+def job_enqueue(*, job: Job, task: Any, **task_kwargs: Any) -> None:
+    """Enqueue `task(job_id=job.pk, **task_kwargs)` once the surrounding transaction commits.
+
+    Enqueuing after commit guarantees the worker finds the row it is asked to work on.
+    """
+
+    def enqueue() -> None:
+        result = task.enqueue(job_id=job.pk, **task_kwargs)
+        type(job).objects.filter(pk=job.pk).update(task_id=str(result.id))
+
+    transaction.on_commit(enqueue)
+
+
+def job_start(*, job: Job, stage: str = "") -> None:
+    """Mark a job running (again, when resumed); clears an earlier error."""
+    now = timezone.now()
+    job.status = JobStatus.RUNNING
+    job.stage = stage
+    job.error = ""
+    job.started_at = job.started_at or now
+    job.heartbeat_at = now
+    job.finished_at = None
+    job.save(update_fields=["status", "stage", "error", "started_at", "heartbeat_at", "finished_at"])
+
+
+def job_progress(*, job: Job, stage: str, done: int, total: int, **extra: Any) -> None:
+    """Record a stage's progress and beat the heart; raise JobCancelled if cancel was asked.
+
+    The rate and ETA are derived from when the stage started, so the page needs no maths.
+    """
+    now = timezone.now()
+    progress = dict(job.progress or {})
+    entry = dict(progress.get(stage) or {})
+    entry.setdefault("started", now.isoformat())
+    started = timezone.datetime.fromisoformat(entry["started"])
+    elapsed = max((now - started).total_seconds(), 1e-6)
+    first_done = entry.setdefault("first_done", done)
+    rate = (done - first_done) / elapsed if done > first_done else 0.0
+    entry.update(done=done, total=total, rate=round(rate, 3),
+                 eta_s=round((total - done) / rate, 1) if rate > 0 else None, **extra)
+    progress[stage] = entry
+    job.progress = progress
+    job.stage = stage
+    job.heartbeat_at = now
+    type(job).objects.filter(pk=job.pk).update(progress=progress, stage=stage, heartbeat_at=now)
+    job_check_cancel(job=job)
+
+
+def job_check_cancel(*, job: Job) -> None:
+    if type(job).objects.filter(pk=job.pk, cancel_requested=True).exists():
+        raise JobCancelled()
+
+
+def job_finish(*, job: Job, status: str, error: str = "") -> None:
+    job.status = status
+    job.error = error
+    job.finished_at = timezone.now()
+    job.heartbeat_at = job.finished_at
+    job.save(update_fields=["status", "error", "finished_at", "heartbeat_at"])
+
+
+def job_request_cancel(*, job: Job) -> None:
+    """Ask a job to stop. A queued job is cancelled at once; a running one stops at its next
+    progress report (between batches)."""
+    with transaction.atomic():
+        locked = type(job).objects.select_for_update().get(pk=job.pk)
+        if not locked.is_active:
+            return
+        locked.cancel_requested = True
+        fields = ["cancel_requested"]
+        if locked.status == JobStatus.QUEUED:
+            locked.status = JobStatus.CANCELLED
+            locked.finished_at = timezone.now()
+            fields += ["status", "finished_at"]
+        locked.save(update_fields=fields)
+    job.refresh_from_db()
+
+
+def job_prepare_resume(*, job: Job) -> None:
+    """Let a failed or cancelled job run again from its checkpoints."""
+    job.status = JobStatus.QUEUED
+    job.cancel_requested = False
+    job.error = ""
+    job.finished_at = None
+    job.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def jobs_recover_stale(*, now=None) -> list[str]:
+    """Mark jobs whose worker died as failed, so they show the error and can be resumed.
+
+    A job is dead when its task row is RUNNING on this host under a process that no longer
+    exists, or when its heartbeat is older than JOB_STALE_SECONDS (a worker on another host).
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    now = now or timezone.now()
+    recovered: list[str] = []
+    host = socket.gethostname()
+    dead_task_ids = []
+    for result in DBTaskResult.objects.filter(status="RUNNING"):
+        last = (result.worker_ids or [""])[-1]
+        name, _, pid = last.rpartition(":")
+        if name == host and pid.isdigit() and not _pid_alive(int(pid)):
+            dead_task_ids.append(str(result.id))
+            DBTaskResult.objects.filter(pk=result.pk).update(
+                status="FAILED", finished_at=now, exception_class_path="annotator.WorkerDied",
+                traceback="The worker running this task died.",
+            )
+    stale_before = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    for model in JOB_MODELS:
+        dead = model.objects.filter(status=JobStatus.RUNNING).filter(
+            Q(task_id__in=dead_task_ids) | Q(heartbeat_at__lt=stale_before)
+        )
+        for job in dead:
+            job_finish(job=job, status=JobStatus.FAILED,
+                       error="The worker running this job stopped unexpectedly; resume it to "
+                       "continue from the last checkpoint.")
+            recovered.append(f"{model.__name__} {job.pk}")
+            logger.warning("Recovered dead job %s %s", model.__name__, job.pk)
+    return recovered
+
