@@ -34,3 +34,12 @@ def tiny_loaded(tiny_dir: Path):
 @pytest.fixture(scope="session")
 def real_loaded(real_model_dir: Path):
     return load_model(real_model_dir, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Serve static files straight from the finders in tests (no collectstatic manifest needed)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
