@@ -1,7 +1,9 @@
-"""REST API under /api/ (namespace "api")."""
+"""REST API under /api/ (namespace "api"): one module per feature, each with `urlpatterns`."""
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from annotator.api import campaigns, data, projects, review, training
 
 app_name = "api"
 
@@ -10,3 +12,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
 ]
+for feature in (projects, review, campaigns, training, data):
+    urlpatterns += feature.urlpatterns

@@ -1,0 +1,3 @@
+"""API endpoints (see annotator/api/urls.py)."""
+
+urlpatterns: list = []
