@@ -8,9 +8,10 @@ from annotator.models.reviews import Review, ReviewAction, ReviewAssignment, Rev
 from annotator.models.datasets import DatasetSnapshot, SnapshotExample
 from annotator.models.training import TrainingRun
 from annotator.models.exports import Export
+from annotator.models.tokens import ApiToken
 
 __all__ = [
-    "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
+    "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
     "JobStatus", "LearnerVersion", "Membership", "Project", "Response", "Review", "ReviewAction",
     "ReviewAssignment", "ReviewItem", "Role", "SnapshotExample", "TrainingRun", "Verdict",
 ]
