@@ -57,16 +57,39 @@ class ReviewItem(models.Model):
         return self.state in (ItemState.DONE, ItemState.AUTO_ACCEPTED)
 
 
+class AssignmentState(models.TextChoices):
+    OPEN = "open", "Open"
+    DECIDED = "decided", "Decided"
+    SKIPPED = "skipped", "Skipped"
+
+
 class ReviewAssignment(models.Model):
-    """An item an expert has open: it counts against the overlap until decided or expired."""
+    """One expert's working state for one item (mutable, unlike Review).
+
+    OPEN: the expert has the item on screen; it counts against the overlap until decided or until
+    it expires (abandoned items come back). DECIDED / SKIPPED: the item never comes back to this
+    expert's queue, unless they undo the decision, which reopens the assignment. Keeping this
+    state here lets the queue query avoid scanning the immutable Review history.
+    """
 
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="assignments")
     expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(
+        max_length=8, choices=AssignmentState.choices, default=AssignmentState.OPEN
+    )
     opened_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["item", "expert"], name="assignment_unique_expert"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=[s.value for s in AssignmentState]),
+                name="assignment_state_valid",
+            ),
+        ]
+        indexes = [
+            # "What does this expert have open?" on every queue request.
+            models.Index(fields=["expert", "state", "-opened_at"], name="assignment_open"),
         ]
 
 
