@@ -28,6 +28,7 @@ class DatasetSnapshot(models.Model):
     sft_count = models.PositiveIntegerField(default=0)
     train_count = models.PositiveIntegerField(default=0)
     validation_count = models.PositiveIntegerField(default=0)
+    item_count = models.PositiveIntegerField(default=0)  # curated items that matched the filters
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -35,6 +36,16 @@ class DatasetSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.content_hash[:10]})"
+
+    @property
+    def train_pair_count(self) -> int:
+        return self.examples.filter(kind=SnapshotExample.Kind.PAIR,
+                                    split=SnapshotExample.Split.TRAIN).count()
+
+    @property
+    def train_sft_count(self) -> int:
+        return self.examples.filter(kind=SnapshotExample.Kind.SFT,
+                                    split=SnapshotExample.Split.TRAIN).count()
 
     def get_absolute_url(self) -> str:
         return reverse("annotator:snapshot_detail", args=[self.project.slug, self.pk])
@@ -52,7 +63,9 @@ class SnapshotExample(models.Model):
     snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="examples")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     split = models.CharField(max_length=16, choices=Split.choices, default=Split.TRAIN)
-    prompt = models.TextField()
+    prompt = models.TextField()  # the attack text (the last user turn)
+    # The full chat when the attack had a system prompt or earlier turns; null for one user turn.
+    prompt_messages = models.JSONField(null=True, blank=True)
     chosen = models.TextField()  # the curated answer (the SFT target for SFT examples)
     rejected = models.TextField(blank=True)  # the learner's original answer (pairs only)
     review_item = models.ForeignKey(
@@ -64,3 +77,8 @@ class SnapshotExample(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["snapshot", "kind", "split"])]
+
+    @property
+    def training_prompt(self) -> str | list[dict]:
+        """The prompt in the shape alignment_core.training takes: a string or chat messages."""
+        return self.prompt_messages or self.prompt

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from annotator.models.jobs import Job
+from annotator.models.jobs import Job, JobStatus
 
 
 class TrainingRun(Job):
@@ -36,6 +36,8 @@ class TrainingRun(Job):
     log = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     evaluation = models.JSONField(default=dict, blank=True)  # base vs candidate on held-out attacks
+    # How many held-out attacks the evaluation stage generates (0 skips evaluation).
+    eval_budget = models.PositiveIntegerField(default=16)
 
     class Meta:
         ordering = ["-created_at"]
@@ -46,5 +48,18 @@ class TrainingRun(Job):
     def get_absolute_url(self) -> str:
         return reverse("annotator:training_detail", args=[self.project.slug, self.pk])
 
+    @property
+    def can_resume(self) -> bool:
+        # Training checkpoints, so a cancelled run can continue as well as a failed one.
+        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+
     def checkpoint_dir(self):
         return settings.DATA_DIR / "checkpoints" / f"run-{self.pk}"
+
+    @property
+    def adapter_relpath(self) -> str:
+        """Where the adapter goes, relative to DATA_DIR (LearnerVersion.adapter_path)."""
+        return f"adapters/{self.project.slug}/run-{self.pk}"
+
+    def adapter_dir(self):
+        return settings.DATA_DIR / self.adapter_relpath
