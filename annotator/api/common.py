@@ -1,0 +1,91 @@
+"""Shared pieces of the REST API: the error format, cursor pagination, small helpers.
+
+Every 4xx answer has the same JSON body, {"detail": "<one sentence>", "errors": {...}}, where
+`errors` maps field names to lists of messages (empty when the problem is not about a field).
+Services raise Django's ValidationError or ValueError for bad input; the handler turns those into
+400s, so bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+def _as_errors(data: Any) -> dict[str, list[str]]:
+    """Normalise DRF/Django error payloads to {field: [messages]} ("non_field_errors" for
+    messages that belong to no field)."""
+    if isinstance(data, dict):
+        return {str(key): [str(m) for m in (value if isinstance(value, list) else [value])]
+                for key, value in data.items()}
+    if isinstance(data, list):
+        return {"non_field_errors": [str(m) for m in data]}
+    return {"non_field_errors": [str(data)]}
+
+
+def _first_message(errors: dict[str, list[str]]) -> str:
+    for field, messages in errors.items():
+        if messages:
+            return messages[0] if field == "non_field_errors" else f"{field}: {messages[0]}"
+    return "Invalid input."
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler plus: Django ValidationError / ValueError → 400; one body shape for all."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        exc = ValidationError(detail=detail)
+    elif isinstance(exc, ValueError):
+        logger.info("Bad input rejected by a service: %s", exc)
+        exc = ValidationError(detail=[str(exc)])
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+    if isinstance(exc, ValidationError):
+        errors = _as_errors(response.data)
+        response.data = {"detail": _first_message(errors), "errors": errors}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"detail": str(response.data["detail"]), "errors": {}}
+    else:
+        errors = _as_errors(response.data)
+        response.data = {"detail": _first_message(errors), "errors": errors}
+    return response
+
+
+class CursorPage(CursorPagination):
+    """Stable paging for lists that grow while a client pages through them (newest first)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    ordering = "-id"
+
+
+def paginated(view, queryset, serializer_class) -> Response:
+    """Page a queryset with the view's paginator and serialize the page (for APIView classes)."""
+    paginator = CursorPage()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    data = serializer_class(page, many=True, context={"request": view.request}).data
+    return paginator.get_paginated_response(data)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx answer (for the OpenAPI schema)."""
+
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+ERROR_RESPONSES = {status.HTTP_400_BAD_REQUEST: ErrorSerializer,
+                   status.HTTP_401_UNAUTHORIZED: ErrorSerializer,
+                   status.HTTP_403_FORBIDDEN: ErrorSerializer,
+                   status.HTTP_404_NOT_FOUND: ErrorSerializer}
