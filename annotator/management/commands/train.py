@@ -1,0 +1,136 @@
+"""Fine-tune a project's learner from the shell: snapshot the curated labels, train, evaluate.
+
+    manage.py train --project demo --method dpo --max-steps 20 --eval-budget 16
+
+By default the run executes in this process (with the same job code the worker runs) and the
+command prints the log and the held-out comparison; `--enqueue` leaves it to `manage.py worker`.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from alignment_core.training import METHODS
+from annotator.models import DatasetSnapshot, JobStatus, Project, TrainingRun
+from annotator.services.learners import learner_promote
+from annotator.services.snapshots import SnapshotFilters, snapshot_create
+from annotator.services.training import TrainingSettings, training_defaults, training_launch
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+class Command(BaseCommand):
+    help = "Snapshot curated labels and fine-tune a LoRA adapter (SFT, DPO or SFT then DPO)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        d = training_defaults()
+        parser.add_argument("--project", required=True, help="project slug")
+        parser.add_argument("--snapshot", type=int, help="an existing snapshot id (default: "
+                            "freeze the current curated labels into a new snapshot)")
+        parser.add_argument("--campaign", type=int, help="snapshot filter: one campaign id")
+        parser.add_argument("--category", default="", help="snapshot filter: one category")
+        parser.add_argument("--min-agreement", type=float, help="snapshot filter: 0..1")
+        parser.add_argument("--adjudicated-only", action="store_true")
+        parser.add_argument("--validation-fraction", type=float, default=0.1)
+        parser.add_argument("--split-seed", type=int, default=0)
+        parser.add_argument("--method", choices=METHODS, default=d.method)
+        parser.add_argument("--lora-r", type=int, default=d.lora_r)
+        parser.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
+        parser.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
+        parser.add_argument("--target-modules", default=",".join(d.target_modules))
+        parser.add_argument("--lr", type=float, default=None,
+                            help="learning rate (default: 2e-4 for SFT, 5e-5 for DPO)")
+        parser.add_argument("--epochs", type=int, default=d.epochs)
+        parser.add_argument("--batch-size", type=int, default=d.batch_size)
+        parser.add_argument("--max-length", type=int, default=d.max_length)
+        parser.add_argument("--beta", type=float, default=d.beta)
+        parser.add_argument("--seed", type=int, default=d.seed)
+        parser.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+        parser.add_argument("--max-steps", type=int, default=None)
+        parser.add_argument("--eval-budget", type=int, default=d.eval_budget,
+                            help="held-out attacks for the evaluation (0: skip it)")
+        parser.add_argument("--user", default="", help="username recorded as the launcher")
+        parser.add_argument("--enqueue", action="store_true",
+                            help="only enqueue the run for `manage.py worker`")
+        parser.add_argument("--promote", action="store_true",
+                            help="promote the candidate when the run succeeds")
+
+    def handle(self, *args, **o) -> None:
+        project = Project.objects.filter(slug=o["project"]).first()
+        if project is None:
+            raise CommandError(f"No project with slug {o['project']!r}.")
+        user = None
+        if o["user"]:
+            user = get_user_model().objects.filter(username=o["user"]).first()
+            if user is None:
+                raise CommandError(f"No user {o['user']!r}.")
+        try:
+            snapshot = self._snapshot(project, user, o)
+            settings = TrainingSettings(
+                method=o["method"], lora_r=o["lora_r"], lora_alpha=o["lora_alpha"],
+                lora_dropout=o["lora_dropout"],
+                target_modules=[m.strip() for m in o["target_modules"].split(",") if m.strip()],
+                learning_rate=o["lr"], epochs=o["epochs"], batch_size=o["batch_size"],
+                max_length=o["max_length"], beta=o["beta"], seed=o["seed"],
+                checkpoint_every=o["checkpoint_every"], max_steps=o["max_steps"],
+                eval_budget=o["eval_budget"])
+            run = training_launch(project=project, snapshot=snapshot, settings=settings,
+                                  created_by=user, enqueue=o["enqueue"])
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from error
+        self.stdout.write(f"Training run {run.pk}: {run.get_method_display()} on snapshot "
+                          f"{snapshot.pk} ({snapshot.content_hash[:12]}), base {run.base_version.name}")
+        if o["enqueue"]:
+            self.stdout.write("Enqueued; `manage.py worker` will run it.")
+            return
+        from annotator.tasks.training import training_job
+
+        try:
+            training_job.call(job_id=run.pk)
+        except Exception as error:  # the job stored the error; show it and the log
+            run.refresh_from_db()
+            self.stdout.write(run.log)
+            raise CommandError(f"Training run {run.pk} failed: {error}") from error
+        run = TrainingRun.objects.select_related("output_version").get(pk=run.pk)
+        self.stdout.write(run.log)
+        self._report(run)
+        if run.status != JobStatus.SUCCEEDED:
+            raise CommandError(f"Training run {run.pk} ended {run.status}.")
+        if o["promote"] and run.output_version:
+            learner_promote(version=run.output_version, user=user)
+            self.stdout.write(self.style.SUCCESS(f"Promoted {run.output_version.name}."))
+
+    def _snapshot(self, project: Project, user, o) -> DatasetSnapshot:
+        if o["snapshot"]:
+            snapshot = DatasetSnapshot.objects.filter(project=project, pk=o["snapshot"]).first()
+            if snapshot is None:
+                raise CommandError(f"No snapshot {o['snapshot']} in {project.slug}.")
+            return snapshot
+        filters = SnapshotFilters(campaign_id=o["campaign"], category=o["category"],
+                                  min_agreement=o["min_agreement"],
+                                  adjudicated_only=o["adjudicated_only"])
+        snapshot = snapshot_create(project=project, name="manage.py train", created_by=user,
+                                   filters=filters, validation_fraction=o["validation_fraction"],
+                                   seed=o["split_seed"])
+        self.stdout.write(f"Snapshot {snapshot.pk}: {snapshot.item_count} items, "
+                          f"{snapshot.pair_count} pairs, {snapshot.sft_count} SFT examples "
+                          f"({snapshot.train_count} train / {snapshot.validation_count} validation)")
+        return snapshot
+
+    def _report(self, run: TrainingRun) -> None:
+        for name, value in sorted((run.metrics or {}).items()):
+            self.stdout.write(f"  {name}: {value}")
+        summary = (run.evaluation or {}).get("summary")
+        if not summary:
+            return
+        base, candidate = summary["base"], summary["candidate"]
+        self.stdout.write(f"Held-out evaluation ({run.evaluation.get('n_attacks')} attacks):")
+        for label, side in (("base", base), ("candidate", candidate)):
+            self.stdout.write(
+                f"  {label:9} attack success {_percent(side['asr'])} "
+                f"[{_percent(side['asr_lo'])}, {_percent(side['asr_hi'])}] of {side['asr_n']}; "
+                f"over-refusal {_percent(side['over_refusal'])} of {side['over_refusal_n']}")

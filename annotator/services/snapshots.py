@@ -1,0 +1,261 @@
+"""Curation: freeze a project's curated labels into a hashed dataset snapshot.
+
+A snapshot copies, at one moment, every curated review item (DONE or AUTO_ACCEPTED, outside
+held-out campaigns) that passes the chosen filters into
+
+- a preference pair (prompt, chosen = the item's final response, rejected = the learner's original
+  response), only where the two differ, since an identical pair teaches DPO nothing; and
+- an SFT example (prompt, final response) for every item.
+
+Every item goes to the train or the validation split as a whole (its pair and its SFT example
+together, so validation never scores what training saw). The split is a function of the seed and
+the item's content only, and the content hash is SHA-256 over the canonical JSON of the sorted
+examples, so the same labels always give the same snapshot and the same hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Prefetch
+
+from annotator.models import (
+    DatasetSnapshot, ItemState, Project, Review, ReviewAction, ReviewItem, SnapshotExample,
+)
+
+CURATED_STATES = (ItemState.DONE, ItemState.AUTO_ACCEPTED)
+# Only these decisions carry a verdict an expert chose; skips and undos say nothing about it.
+_DECISIONS = (ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT)
+
+
+@dataclass(frozen=True)
+class SnapshotFilters:
+    """Which curated items go into a snapshot. Empty values mean "no restriction"."""
+
+    campaign_id: int | None = None
+    category: str = ""
+    # Share of an item's expert decisions that agree with its final verdict. Items nobody
+    # reviewed (auto-accepted) have no agreement and are left out when this is set.
+    min_agreement: float | None = None
+    adjudicated_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value not in (None, "", False)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SnapshotFilters:
+        data = data or {}
+        min_agreement = data.get("min_agreement")
+        campaign_id = data.get("campaign_id")
+        return cls(campaign_id=int(campaign_id) if campaign_id not in (None, "") else None,
+                   category=data.get("category") or "",
+                   min_agreement=float(min_agreement) if min_agreement not in (None, "") else None,
+                   adjudicated_only=bool(data.get("adjudicated_only")))
+
+
+@dataclass
+class ExampleData:
+    """One example before it is saved (also what the hash is computed over)."""
+
+    kind: str
+    split: str
+    prompt: str
+    prompt_messages: list[dict] | None
+    chosen: str
+    rejected: str
+    category: str = ""
+    strategy: str = ""
+    review_item_id: int | None = field(default=None, compare=False)
+
+    def canonical(self) -> dict[str, Any]:
+        """The fields that define the example's content (not where it came from)."""
+        return {"kind": self.kind, "split": self.split, "prompt": self.prompt,
+                "prompt_messages": self.prompt_messages, "chosen": self.chosen,
+                "rejected": self.rejected, "category": self.category, "strategy": self.strategy}
+
+
+@dataclass
+class SnapshotPreview:
+    """The counts an admin sees before confirming a snapshot (and before training)."""
+
+    items: int
+    pairs: int
+    sft: int
+    train_pairs: int
+    train_sft: int
+    validation_pairs: int
+    validation_sft: int
+    content_hash: str
+    examples: list[ExampleData] = field(repr=False, default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("examples")
+        return data
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_hash(examples: list[ExampleData]) -> str:
+    """SHA-256 over the canonical JSON of the examples, sorted, so order never matters."""
+    rows = sorted(_canonical_json(example.canonical()) for example in examples)
+    return hashlib.sha256(("[" + ",".join(rows) + "]").encode("utf-8")).hexdigest()
+
+
+def _agreement(item: ReviewItem) -> float | None:
+    """Share of the item's standing expert decisions that match its final verdict."""
+    decisions = [review for review in item.prefetched_decisions if review.pk not in item.undone_ids]
+    if not decisions:
+        return None
+    agreeing = sum(1 for review in decisions if review.final_verdict == item.final_verdict)
+    return agreeing / len(decisions)
+
+
+def curated_items(*, project: Project, filters: SnapshotFilters) -> list[ReviewItem]:
+    """The project's curated items that pass the filters, with everything a snapshot copies."""
+    items = (
+        ReviewItem.objects.filter(project=project, state__in=CURATED_STATES)
+        .exclude(critique__response__attack__campaign__held_out=True)
+        .select_related("critique__response__attack")
+        .prefetch_related(Prefetch(
+            "reviews", to_attr="prefetched_reviews",
+            queryset=Review.objects.only("id", "item_id", "action", "final_verdict", "undoes_id"),
+        ))
+        .order_by("id")
+    )
+    if filters.campaign_id is not None:
+        items = items.filter(critique__response__attack__campaign_id=filters.campaign_id)
+    if filters.category:
+        items = items.filter(critique__response__attack__category=filters.category)
+    if filters.adjudicated_only:
+        items = items.filter(adjudicated=True)
+    selected = []
+    for item in items:
+        undone = {review.undoes_id for review in item.prefetched_reviews if review.undoes_id}
+        item.undone_ids = undone
+        item.prefetched_decisions = [review for review in item.prefetched_reviews
+                                     if review.action in _DECISIONS]
+        item.agreement = _agreement(item)
+        if filters.min_agreement is not None and filters.min_agreement > 0:
+            if item.agreement is None or item.agreement < filters.min_agreement:
+                continue
+        selected.append(item)
+    return selected
+
+
+def _prompt_of(attack) -> tuple[str, list[dict] | None]:
+    """The attack text, plus the whole chat when there is a system prompt or earlier turns."""
+    if not attack.system_prompt and not attack.turns:
+        return attack.text, None
+    messages = list(attack.turns) if attack.turns else [{"role": "user", "content": attack.text}]
+    if attack.system_prompt and not (messages and messages[0].get("role") == "system"):
+        messages = [{"role": "system", "content": attack.system_prompt}, *messages]
+    return attack.text, [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def _split_of(key: str, seed: int) -> float:
+    """A number in [0, 1) fixed by the seed and the item's content (not its id or order)."""
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def build_examples(*, items: list[ReviewItem], validation_fraction: float,
+                   seed: int) -> list[ExampleData]:
+    """Pairs and SFT examples of the items, each item wholly in train or in validation.
+
+    The split ranks items by a seeded hash of their content and sends the lowest
+    round(n * fraction) of them (at least one when there are two or more items and the fraction
+    is positive) to validation, so small datasets still get a validation set.
+    """
+    rows = []
+    for item in items:
+        response = item.critique.response
+        attack = response.attack
+        prompt, messages = _prompt_of(attack)
+        chosen, rejected = item.final_response.strip(), response.text.strip()
+        if not chosen:
+            continue  # nothing to learn from an item without a curated answer
+        key = _canonical_json([prompt, messages, chosen, rejected])
+        rows.append((_split_of(key, seed), key, item, prompt, messages, chosen, rejected, attack))
+    rows.sort(key=lambda row: (row[0], row[1]))
+    n_validation = round(len(rows) * validation_fraction)
+    if validation_fraction > 0 and len(rows) >= 2:
+        n_validation = max(1, n_validation)
+    n_validation = min(n_validation, max(len(rows) - 1, 0))  # training needs something
+    examples = []
+    for rank, (_, _, item, prompt, messages, chosen, rejected, attack) in enumerate(rows):
+        split = SnapshotExample.Split.VALIDATION if rank < n_validation else SnapshotExample.Split.TRAIN
+        common = {"split": str(split), "prompt": prompt, "prompt_messages": messages,
+                  "category": attack.category, "strategy": attack.strategy,
+                  "review_item_id": item.pk}
+        if chosen != rejected:
+            examples.append(ExampleData(kind=str(SnapshotExample.Kind.PAIR), chosen=chosen,
+                                        rejected=rejected, **common))
+        examples.append(ExampleData(kind=str(SnapshotExample.Kind.SFT), chosen=chosen, rejected="",
+                                    **common))
+    return examples
+
+
+def snapshot_preview(*, project: Project, filters: SnapshotFilters,
+                     validation_fraction: float = 0.1, seed: int = 0) -> SnapshotPreview:
+    """What a snapshot with these settings would hold right now (nothing is saved)."""
+    items = curated_items(project=project, filters=filters)
+    examples = build_examples(items=items, validation_fraction=validation_fraction, seed=seed)
+
+    def count(kind: str, split: str | None = None) -> int:
+        return sum(1 for e in examples if e.kind == kind and (split is None or e.split == split))
+
+    pair, sft = SnapshotExample.Kind.PAIR, SnapshotExample.Kind.SFT
+    train, val = SnapshotExample.Split.TRAIN, SnapshotExample.Split.VALIDATION
+    return SnapshotPreview(
+        items=len({e.review_item_id for e in examples}), pairs=count(pair), sft=count(sft),
+        train_pairs=count(pair, train), train_sft=count(sft, train),
+        validation_pairs=count(pair, val), validation_sft=count(sft, val),
+        content_hash=content_hash(examples), examples=examples,
+    )
+
+
+@transaction.atomic
+def snapshot_create(*, project: Project, name: str, created_by=None,
+                    filters: SnapshotFilters = SnapshotFilters(),
+                    validation_fraction: float = 0.1, seed: int = 0) -> DatasetSnapshot:
+    """Freeze the curated labels that pass `filters` into a new snapshot (copies, not links)."""
+    if not 0 <= validation_fraction < 1:
+        raise ValidationError({"validation_fraction": "Use a fraction from 0 up to (not including) 1."})
+    preview = snapshot_preview(project=project, filters=filters,
+                               validation_fraction=validation_fraction, seed=seed)
+    if not preview.examples:
+        raise ValidationError("No curated labels match these filters yet; review some items first.")
+    snapshot = DatasetSnapshot(
+        project=project, name=name, created_by=created_by, filters=filters.to_dict(),
+        validation_fraction=validation_fraction, seed=seed, content_hash=preview.content_hash,
+        pair_count=preview.pairs, sft_count=preview.sft,
+        train_count=preview.train_pairs + preview.train_sft,
+        validation_count=preview.validation_pairs + preview.validation_sft,
+        item_count=preview.items,
+    )
+    snapshot.full_clean()
+    snapshot.save()
+    SnapshotExample.objects.bulk_create([
+        SnapshotExample(snapshot=snapshot, kind=e.kind, split=e.split, prompt=e.prompt,
+                        prompt_messages=e.prompt_messages, chosen=e.chosen, rejected=e.rejected,
+                        review_item_id=e.review_item_id, category=e.category, strategy=e.strategy)
+        for e in preview.examples
+    ], batch_size=500)
+    return snapshot
+
+
+def snapshot_examples_hash(snapshot: DatasetSnapshot) -> str:
+    """Recompute a saved snapshot's hash from its rows (a check that nothing changed it)."""
+    return content_hash([
+        ExampleData(kind=e.kind, split=e.split, prompt=e.prompt, prompt_messages=e.prompt_messages,
+                    chosen=e.chosen, rejected=e.rejected, category=e.category, strategy=e.strategy)
+        for e in snapshot.examples.all()
+    ])
