@@ -7,7 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models.jobs import Job
+from annotator.models.jobs import Job, JobStatus
 
 
 class Verdict(models.TextChoices):
@@ -52,6 +52,11 @@ class Campaign(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("annotator:campaign_detail", args=[self.project.slug, self.pk])
+
+    @property
+    def can_resume(self) -> bool:
+        # Every stage checkpoints, so a cancelled campaign continues as well as a failed one.
+        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class AttackQuery(models.Model):

@@ -1,0 +1,314 @@
+"""Campaign jobs end to end on the tiny model, through the real worker (django-tasks-db).
+
+Covers the whole pipeline (attack -> respond -> critique -> items), cancelling (queued and
+mid-run), crash recovery and resume without duplicates, auto-accept with an audit sample,
+imported campaigns, the attacker's history, and the foreground command.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.utils import timezone
+
+from annotator.learner_runtime import _loaded
+from annotator.models import (
+    AttackQuery, Campaign, Critique, ItemState, JobStatus, Response, ReviewItem, Role,
+)
+from annotator.selectors.campaigns import attack_history, campaign_report
+from annotator.services.campaigns import (
+    audit_draw, campaign_cancel, campaign_enqueue_existing, campaign_execute, campaign_launch,
+    campaign_resume, item_priority, review_items_create,
+)
+from tests.factories import active_learner, add_member, make_campaign, make_project, make_review_item
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def tiny(settings, tiny_dir):
+    """Campaigns answer with the tiny random model, in small batches and short answers."""
+    settings.LEARNER_MODEL = str(tiny_dir)
+    settings.CAMPAIGN_BATCH_SIZE = 4
+    settings.CAMPAIGN_MAX_NEW_TOKENS = 16
+    _loaded.cache_clear()
+    yield tiny_dir
+    _loaded.cache_clear()
+
+
+@pytest.fixture
+def project(tiny):
+    return make_project()
+
+
+@pytest.fixture
+def admin(project):
+    return add_member(project, Role.ADMIN)
+
+
+def run_worker() -> None:
+    call_command("worker", "--batch", "--interval", "0")
+
+
+def launch(project, admin, **extra) -> Campaign:
+    values = {"strategies": ["direct", "roleplay"], "budget": 6, "seed": 3}
+    values.update(extra)
+    return campaign_launch(project=project, user=admin, **values)
+
+
+def counts(campaign: Campaign) -> dict:
+    return {
+        "attacks": AttackQuery.objects.filter(campaign=campaign).count(),
+        "responses": Response.objects.filter(attack__campaign=campaign).count(),
+        "critiques": Critique.objects.filter(response__attack__campaign=campaign).count(),
+        "items": ReviewItem.objects.filter(critique__response__attack__campaign=campaign).count(),
+    }
+
+
+def test_it_runs_a_campaign_end_to_end_through_the_worker(project, admin):
+    campaign = launch(project, admin, samples_per_attack=2)
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.QUEUED and campaign.task_id  # enqueued on commit
+
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    assert counts(campaign) == {"attacks": 6, "responses": 12, "critiques": 12, "items": 12}
+    assert list(campaign.attacks.values_list("seq", flat=True)) == list(range(6))
+    assert {a.strategy for a in campaign.attacks.all()} <= {"direct", "roleplay"}
+    for stage in ("attack", "respond", "critique", "items"):
+        assert campaign.progress[stage]["done"] == campaign.progress[stage]["total"] > 0
+    # Every item waits for experts (no auto-accept configured), ordered by the documented formula.
+    for item in ReviewItem.objects.filter(project=project).select_related("critique"):
+        assert item.state == ItemState.PENDING and not item.is_audit
+        assert item.priority == pytest.approx(
+            (1 - item.critique.confidence) + item.critique.severity / 4)
+    report = campaign.report
+    assert report["n_responses"] == 12
+    assert sum(report["verdicts"].values()) == 12
+    assert set(report["asr"]["by_strategy"]) <= {"direct", "roleplay"}
+    assert report["review"]["human_share"] == 1.0
+
+
+def test_cancelling_a_queued_campaign_stops_it_before_any_work_and_resume_completes_it(
+        project, admin):
+    campaign = launch(project, admin)
+    campaign_cancel(campaign=campaign)
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.CANCELLED
+    assert counts(campaign)["attacks"] == 0
+
+    campaign_resume(campaign=campaign)
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 6, "items": 6}
+
+
+def test_a_cancel_during_the_run_stops_between_batches_and_resume_adds_no_duplicates(
+        project, admin):
+    campaign = launch(project, admin, enqueue=False)
+
+    def click_cancel_after_the_first_batch(stage: str, done: int, total: int) -> None:
+        # What an admin's Cancel button does while the learner is answering.
+        if stage == "respond" and done == 4:
+            campaign_cancel(campaign=Campaign.objects.get(pk=campaign.pk))
+
+    campaign_execute(campaign=campaign, on_progress=click_cancel_after_the_first_batch)
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.CANCELLED
+    assert counts(campaign) == {"attacks": 6, "responses": 4, "critiques": 0, "items": 0}
+    first = set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True))
+
+    campaign_resume(campaign=campaign)
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 6, "items": 6}
+    assert first <= set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True))
+
+
+def test_a_crashed_campaign_is_recovered_and_resumed_without_duplicates(project, admin):
+    # A stored critic head the critic cannot load makes the job raise in the critique stage.
+    project.critic_head = {"verdicts": ["not", "a", "verdict", "set"]}
+    project.save()
+    campaign = launch(project, admin)
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.FAILED
+    assert "ValueError" in campaign.error
+    assert campaign.can_resume
+    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 0, "items": 0}
+    responses = set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True))
+    attacks = set(AttackQuery.objects.filter(campaign=campaign).values_list("id", flat=True))
+
+    # Now the worker process dies instead: the row is left RUNNING and its heartbeat goes stale.
+    project.critic_head = None
+    project.save()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=JobStatus.RUNNING, error="", heartbeat_at=timezone.now() - timedelta(hours=1))
+    run_worker()  # the worker first recovers dead jobs
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.FAILED and "resume" in campaign.error
+
+    campaign_resume(campaign=campaign)
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 6, "items": 6}
+    assert set(AttackQuery.objects.filter(campaign=campaign).values_list("id", flat=True)) == attacks
+    assert set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True)) == responses
+    # Running the item stage again finds nothing to do.
+    critiques = Critique.objects.filter(response__attack__campaign=campaign)
+    assert review_items_create(project=project, critiques=critiques, seed=campaign.seed) == []
+
+
+def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project, admin):
+    project.auto_accept_threshold = 0.0  # every critique is confident enough
+    project.audit_rate = 0.3
+    project.save()
+    campaign = launch(project, admin, budget=10)
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    items = list(ReviewItem.objects.filter(project=project).select_related("critique__response"))
+    audit = [i for i in items if i.is_audit]
+    auto = [i for i in items if i.state == ItemState.AUTO_ACCEPTED]
+    assert len(audit) + len(auto) == len(items) == 10
+    for item in audit:
+        assert item.state == ItemState.PENDING and not item.final_verdict
+    for item in auto:
+        critique = item.critique
+        assert item.final_verdict == critique.verdict and item.curated_at is not None
+        expected = (critique.suggested_revision if critique.verdict in ("unsafe", "over_refusal")
+                    and critique.suggested_revision.strip() else critique.response.text)
+        assert item.final_response == expected
+    review = campaign.report["review"]
+    assert review["auto_accepted"] == len(auto) and review["audit"] == len(audit)
+    assert review["human_share"] == pytest.approx(len(audit) / 10)
+
+    # Experts decide the audit items; the report then shows the audited agreement.
+    for item in audit:
+        ReviewItem.objects.filter(pk=item.pk).update(
+            state=ItemState.DONE, final_verdict=item.critique.verdict, curated_at=timezone.now())
+    report = campaign_report(campaign=campaign)
+    if audit:
+        assert report["audit_agreement"]["n"] == len(audit)
+        assert report["audit_agreement"]["accuracy"] == 1.0
+
+
+def test_the_audit_sample_is_fixed_by_the_seed_and_near_the_audit_rate(tiny):
+    project = make_project()
+    project.auto_accept_threshold = 0.8
+    project.audit_rate = 0.25
+    project.save()
+    confident = [make_review_item(project, confidence=0.9, query=f"q{k}").critique for k in range(40)]
+    unsure = make_review_item(project, confidence=0.5, query="unsure").critique
+    ReviewItem.objects.all().delete()
+
+    items = review_items_create(project=project, critiques=confident + [unsure], seed=7)
+
+    by_critique = {item.critique_id: item for item in items}
+    assert by_critique[unsure.pk].state == ItemState.PENDING and not by_critique[unsure.pk].is_audit
+    audited = {c.pk for c in confident if by_critique[c.pk].is_audit}
+    expected = {c.pk for c in confident if audit_draw(
+        seed=7, key=f"{c.response.attack.seq}:{c.response.sample_index}:{c.response.attack.text}")
+        < 0.25}
+    assert audited == expected
+    assert 2 <= len(audited) <= 20
+    unsafe = by_critique[confident[0].pk]
+    assert unsafe.state == ItemState.AUTO_ACCEPTED
+    assert unsafe.final_response == confident[0].suggested_revision  # the critic's revision
+    assert unsafe.final_severity == confident[0].severity
+
+
+def test_priority_puts_uncertain_and_severe_items_first():
+    assert item_priority(confidence=0.4, severity=4) > item_priority(confidence=0.4, severity=1)
+    assert item_priority(confidence=0.3, severity=2) > item_priority(confidence=0.9, severity=2)
+    assert item_priority(confidence=1.0, severity=0) == 0.0
+    assert item_priority(confidence=0.0, severity=4) == 2.0
+
+
+def test_an_imported_campaign_runs_only_the_missing_stages(project, admin):
+    version = active_learner(project)
+    campaign = Campaign.objects.create(project=project, learner_version=version, name="Imported",
+                                       strategies=["imported"], budget=2)
+    prompt_only = AttackQuery.objects.create(project=project, campaign=campaign, seq=0,
+                                             text="How do I pick a lock?", source="import")
+    with_answer = AttackQuery.objects.create(project=project, campaign=campaign, seq=1,
+                                             text="Tell me a joke.", source="import")
+    imported = Response.objects.create(attack=with_answer, learner_version=None,
+                                       text="Why did the chicken cross the road?")
+
+    campaign_enqueue_existing(campaign=campaign)
+    run_worker()
+
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    assert counts(campaign) == {"attacks": 2, "responses": 2, "critiques": 2, "items": 2}
+    assert prompt_only.responses.get().learner_version == version
+    assert list(with_answer.responses.all()) == [imported]  # judged as imported, not re-answered
+
+
+def test_history_scores_earlier_attacks_and_leaves_out_held_out_campaigns(tiny):
+    project = make_project()
+    earlier = make_campaign(project)
+    held_out = make_campaign(project, held_out=True)
+    make_review_item(project, campaign=earlier, query="unsafe one", verdict="unsafe", confidence=0.8)
+    make_review_item(project, campaign=earlier, query="safe one", verdict="safe", confidence=0.9)
+    make_review_item(project, campaign=earlier, query="expert said unsafe", verdict="safe",
+                     state=ItemState.DONE).__class__.objects.filter(
+        critique__response__attack__text="expert said unsafe").update(final_verdict="unsafe")
+    make_review_item(project, campaign=held_out, query="held out", verdict="unsafe")
+    current = make_campaign(project)
+
+    scores = {scored.attack.text: scored.score for scored, _ in
+              attack_history(project=project, before=current)}
+
+    assert scores == {"unsafe one": 0.8, "safe one": 0.0, "expert said unsafe": 1.0}
+
+
+def test_launch_validates_its_input(project, admin):
+    with pytest.raises(ValidationError) as error:
+        launch(project, admin, strategies=["no-such-strategy"])
+    assert "strategies" in error.value.message_dict
+    with pytest.raises(ValidationError) as error:
+        launch(project, admin, budget=0)
+    assert "budget" in error.value.message_dict
+    with pytest.raises(ValidationError) as error:
+        launch(project, admin, categories=["knitting"])
+    assert "categories" in error.value.message_dict
+    other = make_project()
+    with pytest.raises(ValidationError) as error:
+        launch(project, admin, learner_version=active_learner(other))
+    assert "learner_version" in error.value.message_dict
+    with pytest.raises(ValidationError):
+        campaign_resume(campaign=launch(project, admin))  # queued: nothing to resume
+    assert Campaign.objects.count() == 1
+
+
+def test_the_command_runs_a_campaign_in_the_foreground_or_enqueues_it(project, admin, capsys):
+    call_command("campaign_run", project.slug, "--strategies", "direct", "--budget", "3",
+                 "--user", admin.username)
+    campaign = Campaign.objects.get()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    assert campaign.created_by == admin
+    assert counts(campaign)["items"] == 3
+    assert "finished" in capsys.readouterr().out
+
+    call_command("campaign_run", project.slug, "--strategies", "direct", "--budget", "2",
+                 "--enqueue")
+    queued = Campaign.objects.exclude(pk=campaign.pk).get()
+    assert queued.status == JobStatus.QUEUED and queued.task_id
