@@ -1,3 +1,254 @@
-"""API endpoints (see annotator/api/urls.py)."""
+"""API: dataset exports (a background job each), imports (all or nothing) and my API tokens."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.access import project_access
+from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.models import ApiToken, Export, JobStatus, Role
+from annotator.services.exports import CONTENT_TYPES, EXTENSIONS, export_create, export_file_ready
+from annotator.services.imports import IMPORT_KINDS, import_file
+from annotator.services.jobs import job_request_cancel
+from annotator.services.tokens import token_create, token_revoke
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource is not in a state that allows this."
+
+
+# -- exports ------------------------------------------------------------------------------------
+
+
+class ExportFilters(serializers.Serializer):
+    campaign = serializers.IntegerField(required=False)
+    category = serializers.CharField(required=False)
+    strategy = serializers.CharField(required=False)
+    verdict = serializers.CharField(required=False)
+    min_agreement = serializers.FloatField(required=False, min_value=0, max_value=1)
+    adjudicated_only = serializers.BooleanField(required=False)
+    include_held_out = serializers.BooleanField(required=False)
+    split = serializers.ChoiceField(choices=["train", "validation"], required=False,
+                                    help_text="Snapshot exports only.")
+
+
+class ExportInput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=Export.Format.choices)
+    include_provenance = serializers.BooleanField(default=True)
+    snapshot = serializers.IntegerField(required=False, allow_null=True,
+                                        help_text="Export this snapshot's frozen examples.")
+    filters = ExportFilters(required=False)
+
+    def to_internal_value(self, data):
+        # Unknown top-level or filter keys are refused (a typo must not silently widen a dataset).
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            filters = data.get("filters")
+            if isinstance(filters, dict):
+                unknown += [f"filters.{k}" for k in sorted(set(filters) - set(ExportFilters().fields))]
+            if unknown:
+                raise serializers.ValidationError({"non_field_errors": [
+                    f"Unknown field(s): {', '.join(unknown)}."]})
+        return super().to_internal_value(data)
+
+
+class ExportOutput(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Export
+        fields = ["id", "format", "status", "stage", "progress", "error", "filters",
+                  "include_provenance", "snapshot", "rows", "created_at", "started_at",
+                  "finished_at", "download_url"]
+
+    def get_download_url(self, export: Export) -> str | None:
+        if export.status != JobStatus.SUCCEEDED:
+            return None
+        return reverse("api:export_download", args=[export.project.slug, export.pk])
+
+
+class ExportListView(APIView):
+    @extend_schema(
+        operation_id="exports_list", responses={200: ExportOutput(many=True), **ERROR_RESPONSES},
+        parameters=[OpenApiParameter("status", str, enum=JobStatus.values),
+                    OpenApiParameter("format", str, enum=Export.Format.values)],
+        summary="The project's exports, newest first (admins).")
+    def get(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.ADMIN)
+        exports = Export.objects.filter(project=access.project).select_related("project")
+        for key, choices in (("status", JobStatus.values), ("format", Export.Format.values)):
+            value = request.query_params.get(key)
+            if value:
+                if value not in choices:
+                    raise serializers.ValidationError({key: [f"Use one of {', '.join(choices)}."]})
+                exports = exports.filter(**{key: value})
+        return paginated(self, exports, ExportOutput)
+
+    @extend_schema(operation_id="exports_create", request=ExportInput,
+                   responses={202: ExportOutput, **ERROR_RESPONSES},
+                   summary="Start an export; it runs as a background job (poll its status).")
+    def post(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.ADMIN)
+        data = ExportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        snapshot = None
+        if data.validated_data.get("snapshot") is not None:
+            snapshot = access.project.snapshots.filter(pk=data.validated_data["snapshot"]).first()
+            if snapshot is None:
+                raise serializers.ValidationError({"snapshot": ["This project has no such snapshot."]})
+        export = export_create(project=access.project, user=request.user,
+                               format=data.validated_data["format"],
+                               filters=data.validated_data.get("filters") or {},
+                               include_provenance=data.validated_data["include_provenance"],
+                               snapshot=snapshot)
+        return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailView(APIView):
+    @extend_schema(operation_id="exports_retrieve", responses={200: ExportOutput, **ERROR_RESPONSES},
+                   summary="An export's status and progress (admins).")
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        access = project_access(request.user, slug, minimum=Role.ADMIN)
+        export = get_object_or_404(Export.objects.select_related("project"),
+                                   project=access.project, pk=pk)
+        return Response(ExportOutput(export).data)
+
+
+class ExportCancelView(APIView):
+    @extend_schema(operation_id="exports_cancel", request=None,
+                   responses={200: ExportOutput, **ERROR_RESPONSES},
+                   summary="Cancel a queued or running export.")
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        access = project_access(request.user, slug, minimum=Role.ADMIN)
+        export = get_object_or_404(Export.objects.select_related("project"),
+                                   project=access.project, pk=pk)
+        if not export.is_active:
+            raise Conflict("Only a queued or running export can be cancelled.")
+        job_request_cancel(job=export)
+        return Response(ExportOutput(export).data)
+
+
+class ExportDownloadView(APIView):
+    @extend_schema(operation_id="exports_download",
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              409: OpenApiResponse(description="Not finished yet."),
+                              **ERROR_RESPONSES},
+                   summary="Download a finished export's file (admins).")
+    def get(self, request: Request, slug: str, pk: int):
+        access = project_access(request.user, slug, minimum=Role.ADMIN)
+        export = get_object_or_404(Export, project=access.project, pk=pk)
+        return export_file_response(export)
+
+
+def export_file_response(export: Export) -> FileResponse:
+    """The export's file as an attachment; 409 while it is not ready (shared with the page)."""
+    path = export_file_ready(export=export)
+    if path is None:
+        raise Conflict(f"Export {export.pk} has no file to download (status: {export.status}).")
+    extension = EXTENSIONS[export.format]
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
+                        content_type=CONTENT_TYPES[extension])
+
+
+# -- imports -------------------------------------------------------------------------------------
+
+
+class ImportInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=list(IMPORT_KINDS),
+                                   help_text="prompts, pairs (prompt/response) or hh (HH-RLHF).")
+    file = serializers.FileField()
+
+
+class ImportOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    rows = serializers.IntegerField()
+    campaign = serializers.IntegerField(allow_null=True)
+    items = serializers.IntegerField(help_text="Curated items created (hh imports).")
+
+
+class ImportView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(operation_id="imports_create", request={"multipart/form-data": ImportInput},
+                   responses={201: ImportOutput, **ERROR_RESPONSES},
+                   summary="Import a file; nothing is written unless every row is valid.")
+    def post(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.ADMIN)
+        data = ImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        result = import_file(project=access.project, user=request.user,
+                             kind=data.validated_data["kind"], filename=upload.name,
+                             stream=upload)
+        return Response(ImportOutput(result).data, status=status.HTTP_201_CREATED)
+
+
+# -- my API tokens --------------------------------------------------------------------------------
+
+
+class TokenOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class NewTokenOutput(TokenOutput):
+    key = serializers.CharField(help_text="Shown once; store it now.")
+
+    class Meta(TokenOutput.Meta):
+        fields = [*TokenOutput.Meta.fields, "key"]
+
+
+class TokenInput(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+
+
+class TokenListView(APIView):
+    @extend_schema(operation_id="tokens_list", responses={200: TokenOutput(many=True),
+                                                          **ERROR_RESPONSES},
+                   summary="My API tokens (keys are never shown again).")
+    def get(self, request: Request) -> Response:
+        return paginated(self, ApiToken.objects.filter(user=request.user), TokenOutput)
+
+    @extend_schema(operation_id="tokens_create", request=TokenInput,
+                   responses={201: NewTokenOutput, **ERROR_RESPONSES},
+                   summary="Create an API token; the answer holds its key, once.")
+    def post(self, request: Request) -> Response:
+        data = TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        new = token_create(user=request.user, name=data.validated_data["name"])
+        new.token.key = new.key
+        return Response(NewTokenOutput(new.token).data, status=status.HTTP_201_CREATED)
+
+
+class TokenRevokeView(APIView):
+    @extend_schema(operation_id="tokens_revoke", request=None,
+                   responses={200: TokenOutput, **ERROR_RESPONSES},
+                   summary="Revoke one of my API tokens.")
+    def delete(self, request: Request, pk: int) -> Response:
+        token = get_object_or_404(ApiToken, user=request.user, pk=pk)
+        return Response(TokenOutput(token_revoke(token=token)).data)
+
+
+urlpatterns = [
+    path("projects/<slug:slug>/exports/", ExportListView.as_view(), name="export_list"),
+    path("projects/<slug:slug>/exports/<int:pk>/", ExportDetailView.as_view(), name="export_detail"),
+    path("projects/<slug:slug>/exports/<int:pk>/cancel/", ExportCancelView.as_view(),
+         name="export_cancel"),
+    path("projects/<slug:slug>/exports/<int:pk>/download/", ExportDownloadView.as_view(),
+         name="export_download"),
+    path("projects/<slug:slug>/imports/", ImportView.as_view(), name="import_create"),
+    path("tokens/", TokenListView.as_view(), name="token_list"),
+    path("tokens/<int:pk>/", TokenRevokeView.as_view(), name="token_revoke"),
+]

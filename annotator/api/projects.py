@@ -1,3 +1,82 @@
-"""API endpoints (see annotator/api/urls.py)."""
+"""API: the projects I belong to, and one project with my role in it."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.access import project_access, projects_for
+from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.models import Membership, Role
+from annotator.selectors.projects import project_overview
+
+
+class ProjectOutput(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices, help_text="My role in the project.")
+    reviews_per_item = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class ItemCounts(serializers.Serializer):
+    total = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    disagreement = serializers.IntegerField()
+    curated = serializers.IntegerField()
+
+
+class ProjectDetailOutput(ProjectOutput):
+    guidelines = serializers.CharField(help_text="Markdown.")
+    auto_accept_threshold = serializers.FloatField(allow_null=True)
+    audit_rate = serializers.FloatField()
+    active_learner = serializers.CharField(allow_null=True)
+    items = ItemCounts()
+
+
+class ProjectListView(APIView):
+    @extend_schema(
+        operation_id="projects_list", responses={200: ProjectOutput(many=True), **ERROR_RESPONSES},
+        parameters=[OpenApiParameter("role", str, enum=Role.values,
+                                     description="Only projects where my role is this.")],
+        summary="The projects I am a member of (all of them for superusers), with my role.")
+    def get(self, request: Request) -> Response:
+        user = request.user
+        projects = projects_for(user)
+        if user.is_superuser:
+            projects = projects.annotate(role=Value(Role.ADMIN.value, output_field=CharField()))
+        else:
+            mine = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+            projects = projects.annotate(role=Subquery(mine))
+        wanted = request.query_params.get("role")
+        if wanted:
+            if wanted not in Role.values:
+                raise serializers.ValidationError({"role": [f"Use one of {', '.join(Role.values)}."]})
+            projects = projects.filter(role=wanted)
+        return paginated(self, projects, ProjectOutput)
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(operation_id="projects_retrieve",
+                   responses={200: ProjectDetailOutput, **ERROR_RESPONSES},
+                   summary="One project, my role in it and its review counts.")
+    def get(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug)
+        project = access.project
+        overview = project_overview(project=project)
+        project.role = access.role.value
+        project.items = overview["items"]
+        project.active_learner = overview["active_learner"].name if overview["active_learner"] else None
+        return Response(ProjectDetailOutput(project).data)
+
+
+urlpatterns = [
+    path("projects/", ProjectListView.as_view(), name="project_list"),
+    path("projects/<slug:slug>/", ProjectDetailView.as_view(), name="project_detail"),
+]
