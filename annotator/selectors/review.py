@@ -1,0 +1,210 @@
+"""Reads of the review loop: the item view (highlights, diff), progress, agreement, adjudication.
+
+Everything here returns plain text pieces; templates escape each piece and add the markup
+(<mark class="flag">, <ins>, <del>) around it, so model output is never marked safe.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import combinations
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from alignment_core.evaluation import cohen_kappa, krippendorff_alpha
+from annotator.models import ItemState, Project, Review, ReviewAction, ReviewItem
+from annotator.services.review import DECISIONS, UNDOABLE
+
+# Counting 100k pending items on every decision costs more than the rest of the request, and
+# "items left" does not need to be exact to the second.
+ITEMS_LEFT_CACHE_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class DiffPiece:
+    kind: str  # "equal" | "insert" | "delete"
+    text: str
+
+
+def highlight_segments(text: str, spans: list | None) -> list[Segment]:
+    """Split `text` into plain and flagged pieces from the critic's character spans.
+
+    Spans come from a model and are not trusted: non-integers and out-of-range offsets are
+    dropped or clamped, and overlapping spans are merged.
+    """
+    # 1. Clean the spans: integer offsets, clamped to the text, non-empty.
+    ranges = []
+    for span in spans or []:
+        if not isinstance(span, dict):
+            continue
+        start, end = span.get("start"), span.get("end")
+        if not isinstance(start, int) or not isinstance(end, int):
+            continue
+        start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+        if end > start:
+            ranges.append((start, end))
+    # 2. Merge overlapping or touching spans.
+    merged: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    # 3. Cut the text at the span boundaries.
+    segments, pos = [], 0
+    for start, end in merged:
+        if start > pos:
+            segments.append(Segment(text[pos:start]))
+        segments.append(Segment(text[start:end], flagged=True))
+        pos = end
+    if pos < len(text) or not segments:
+        segments.append(Segment(text[pos:]))
+    return segments
+
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def word_diff(before: str, after: str) -> list[DiffPiece]:
+    """A word-level diff (whitespace kept as its own tokens) between two texts."""
+    a, b = _TOKENS.findall(before or ""), _TOKENS.findall(after or "")
+    pieces: list[DiffPiece] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(DiffPiece("equal", "".join(a[i1:i2])))
+            continue
+        if op in ("delete", "replace"):
+            pieces.append(DiffPiece("delete", "".join(a[i1:i2])))
+        if op in ("insert", "replace"):
+            pieces.append(DiffPiece("insert", "".join(b[j1:j2])))
+    return pieces
+
+
+def review_item_for_display(*, project: Project, pk: int) -> ReviewItem | None:
+    """One item of the project with its critique, response and attack, in one query."""
+    return (ReviewItem.objects.select_related("critique__response__attack")
+            .filter(project=project, pk=pk).first())
+
+
+def review_item_context(*, item: ReviewItem) -> dict:
+    """What the item view shows: texts, highlighted response, revision and its diff."""
+    critique = item.critique
+    response = critique.response
+    return {
+        "item": item,
+        "critique": critique,
+        "response": response,
+        "attack": response.attack,
+        "segments": highlight_segments(response.text, critique.spans),
+        "revision": critique.suggested_revision,
+        "diff": word_diff(response.text, critique.suggested_revision)
+        if critique.suggested_revision else [],
+        "opened_at": f"{timezone.now().timestamp():.3f}",
+    }
+
+
+def _today_start(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def items_left(*, project: Project) -> int:
+    key = f"review:items-left:{project.pk}"
+    value = cache.get(key)
+    if value is None:
+        value = ReviewItem.objects.filter(project=project, state=ItemState.PENDING).count()
+        cache.set(key, value, ITEMS_LEFT_CACHE_SECONDS)
+    return value
+
+
+def review_progress(*, project: Project, expert, now: datetime | None = None) -> dict:
+    """The expert's figures for today (one query) and the project's items left (cached)."""
+    now = now or timezone.now()
+    rows = list(
+        Review.objects.filter(expert=expert, item__project=project, action__in=UNDOABLE,
+                              created_at__gte=_today_start(now), undone_by__isnull=True)
+        .values_list("action", "seconds_spent")
+    )
+    decided = [(action, seconds) for action, seconds in rows if action in DECISIONS]
+    seconds = [s for _, s in rows if s > 0]
+    median = statistics.median(seconds) if seconds else None
+    return {
+        "items_left": items_left(project=project),
+        "decisions_today": len(decided),
+        "skips_today": len(rows) - len(decided),
+        "median_seconds": median,
+        "items_per_hour": 3600.0 / statistics.fmean(seconds) if seconds else None,
+        "accept_rate": (sum(a == ReviewAction.APPROVE for a, _ in decided) / len(decided)
+                        if decided else None),
+    }
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def project_agreement(*, project: Project) -> dict:
+    """Inter-expert agreement (Cohen's kappa per pair, Krippendorff's alpha over all items) and
+    critic-expert agreement (share agreeing and kappa), over all live decisions."""
+    rows = list(
+        Review.objects.filter(item__project=project, action__in=DECISIONS,
+                              undone_by__isnull=True)
+        .values_list("item_id", "expert_id", "expert__username", "final_verdict",
+                     "item__critique__verdict")
+    )
+    by_item: dict[int, dict[int, str]] = defaultdict(dict)
+    names: dict[int, str] = {}
+    critic, expert = [], []
+    for item_id, expert_id, username, verdict, critic_verdict in rows:
+        by_item[item_id][expert_id] = verdict
+        names[expert_id] = username
+        critic.append(critic_verdict)
+        expert.append(verdict)
+    pairs = []
+    for a, b in combinations(sorted(names), 2):
+        shared = [(v[a], v[b]) for v in by_item.values() if a in v and b in v]
+        if shared:
+            pairs.append({"experts": (names[a], names[b]), "items": len(shared),
+                          "kappa": _finite(cohen_kappa([x for x, _ in shared],
+                                                       [y for _, y in shared]))})
+    overlapping = [list(v.values()) for v in by_item.values() if len(v) >= 2]
+    return {
+        "decisions": len(rows),
+        "overlapping_items": len(overlapping),
+        "pairs": pairs,
+        "alpha": _finite(krippendorff_alpha(overlapping)) if overlapping else None,
+        "critic_agreement": (sum(c == e for c, e in zip(critic, expert)) / len(rows)
+                             if rows else None),
+        "critic_kappa": _finite(cohen_kappa(critic, expert)) if rows else None,
+    }
+
+
+def adjudication_queue(*, project: Project) -> QuerySet[ReviewItem]:
+    return (ReviewItem.objects.filter(project=project, state=ItemState.DISAGREEMENT)
+            .select_related("critique__response__attack").order_by("-priority", "id"))
+
+
+def adjudication_decisions(*, item: ReviewItem) -> list[Review]:
+    """The live decisions that disagree, side by side, with a diff of each response."""
+    decisions = list(Review.objects.filter(item=item, action__in=DECISIONS,
+                                           undone_by__isnull=True)
+                     .select_related("expert").order_by("created_at", "id"))
+    original = item.critique.response.text
+    for decision in decisions:
+        decision.diff = word_diff(original, decision.corrected_response)
+    return decisions

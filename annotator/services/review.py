@@ -1,0 +1,354 @@
+"""Writes of the expert review loop: claim the next item, decide, undo, adjudicate.
+
+Queue rules (one place, shared by the HTML pages and the API):
+
+- An item is handed to an expert only while it is PENDING, the expert has no decided or skipped
+  assignment for it, and its completed reviews plus the other experts' open (unexpired)
+  assignments leave room under `reviews_required`. So with overlap > 1 several experts see the
+  same item independently, nobody gets an item twice, and an item someone has open is not
+  handed to more experts than the overlap allows.
+- An expert first gets back the item they already have open (reloading the page is harmless).
+- Open assignments expire after ASSIGNMENT_TTL, so an abandoned item comes back to the queue.
+- A skip is recorded (as a Review with action skip, for the audit trail and the speed figures),
+  gives no label, and the item is never offered to that expert again unless they undo the skip;
+  other experts still get it.
+- An undo is a new Review pointing at the one it undoes (reviews are immutable); the item goes
+  back to the top of that expert's queue and its state and counters are recomputed from the
+  live decisions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotator.models import ItemState, Project, Review, ReviewAction, ReviewAssignment, ReviewItem
+from annotator.models.campaigns import Verdict
+from annotator.models.reviews import AssignmentState
+
+# An open item that was not decided within this time goes back to the queue.
+ASSIGNMENT_TTL = timedelta(minutes=30)
+# Time spent per item is clamped to this range: a tab left open over lunch is not a 2-hour review.
+MAX_SECONDS_PER_ITEM = 900.0
+
+# Actions that give the item a label and count towards `reviews_required`.
+DECISIONS = (ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT)
+# Actions an expert can undo (their own; an adjudication is settled by an admin and final).
+UNDOABLE = (*DECISIONS, ReviewAction.SKIP)
+
+# "The critic is wrong" flips the verdict to its natural opposite unless the expert picks one.
+VERDICT_FLIP = {
+    Verdict.UNSAFE: Verdict.SAFE,
+    Verdict.SAFE: Verdict.UNSAFE,
+    Verdict.REFUSAL: Verdict.OVER_REFUSAL,
+    Verdict.OVER_REFUSAL: Verdict.REFUSAL,
+}
+# Verdicts whose label needs a better response (the revision); for the others the learner's
+# original response is already acceptable and becomes the final response.
+NEEDS_REVISION = (Verdict.UNSAFE, Verdict.OVER_REFUSAL)
+
+# The four quick reasons for "the critic is wrong" (keys 1-4 on the review page).
+REJECT_REASONS = [
+    ("false_alarm", "Flagged text is harmless"),
+    ("missed_harm", "Critic missed the harm"),
+    ("wrong_refusal", "Refusal judged wrongly"),
+    ("guidelines", "Guidelines say otherwise"),
+]
+REJECT_REASON_CODES = {code for code, _ in REJECT_REASONS} | {"other"}
+
+
+def _live_decisions(item: ReviewItem) -> list[Review]:
+    """The item's decisions that count: approve/edit/reject reviews nobody has undone."""
+    return list(
+        Review.objects.filter(item=item, action__in=DECISIONS, undone_by__isnull=True)
+        .order_by("created_at", "id")
+    )
+
+
+def _recompute_item(item: ReviewItem) -> None:
+    """Derive the item's state and final label from its live decisions (never from counters).
+
+    Called after every decision and undo, inside the caller's transaction, with the item locked.
+    """
+    if item.adjudicated:
+        return
+    decisions = _live_decisions(item)
+    item.reviews_done = len(decisions)
+    item.final_verdict, item.final_response, item.final_severity, item.curated_at = "", "", None, None
+    if len(decisions) < item.reviews_required:
+        item.state = ItemState.PENDING
+    elif len({d.final_verdict for d in decisions}) == 1:
+        # Agreement. The final response prefers an expert-written edit over an approved revision
+        # because a human wrote it for this exact case; otherwise the first decision's.
+        chosen = next((d for d in decisions if d.action == ReviewAction.EDIT), decisions[0])
+        item.state = ItemState.DONE
+        item.final_verdict = chosen.final_verdict
+        item.final_response = chosen.corrected_response
+        item.final_severity = chosen.final_severity
+        item.curated_at = timezone.now()
+    else:
+        item.state = ItemState.DISAGREEMENT
+    item.save(update_fields=["state", "reviews_done", "final_verdict", "final_response",
+                             "final_severity", "curated_at"])
+
+
+def _locked(queryset):
+    """select_for_update where the database has row locks (PostgreSQL).
+
+    SQLite has none, but its write transactions are IMMEDIATE (see settings), so a transaction
+    that writes is serialised against every other writer anyway.
+    """
+    if connection.features.has_select_for_update:
+        return queryset.select_for_update(of=("self",))
+    return queryset
+
+
+def clamp_seconds(value: float | None) -> float:
+    if value is None:
+        return 0.0
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if value != value:  # NaN
+        return 0.0
+    return max(0.0, min(MAX_SECONDS_PER_ITEM, value))
+
+
+def seconds_since(opened_at: datetime | None, *, now: datetime | None = None) -> float:
+    if opened_at is None:
+        return 0.0
+    return clamp_seconds(((now or timezone.now()) - opened_at).total_seconds())
+
+
+# -- queue --------------------------------------------------------------------------------------
+
+
+def _queue_candidates(*, project: Project, expert, now: datetime):
+    """PENDING items this expert may get, best first (walks the reviewitem_queue index)."""
+    cutoff = now - ASSIGNMENT_TTL
+    mine_closed = ReviewAssignment.objects.filter(
+        item=OuterRef("pk"), expert=expert,
+        state__in=[AssignmentState.DECIDED, AssignmentState.SKIPPED],
+    )
+    others_open = (
+        ReviewAssignment.objects.filter(item=OuterRef("pk"), state=AssignmentState.OPEN,
+                                        opened_at__gte=cutoff)
+        .exclude(expert=expert)
+        .order_by().values("item").annotate(n=Count("id")).values("n")
+    )
+    return (
+        ReviewItem.objects.filter(project=project, state=ItemState.PENDING)
+        .filter(~Exists(mine_closed))
+        .annotate(others_open=Coalesce(Subquery(others_open, output_field=IntegerField()), Value(0)))
+        .filter(others_open__lt=F("reviews_required") - F("reviews_done"))
+        .order_by("-priority", "id")
+    )
+
+
+def review_claim_next(*, project: Project, expert) -> ReviewItem | None:
+    """The item this expert should review now, with an open assignment for it; None when done.
+
+    Safe under concurrency: it runs in one transaction; on PostgreSQL the candidate row is locked
+    and the overlap re-checked after the lock, on SQLite the write transaction is serialised.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # 1. The item the expert already has open (and not expired) comes back first.
+        current = (
+            ReviewAssignment.objects.filter(
+                expert=expert, state=AssignmentState.OPEN, item__project=project,
+                item__state=ItemState.PENDING, opened_at__gte=now - ASSIGNMENT_TTL,
+            ).order_by("-opened_at").values_list("item_id", flat=True).first()
+        )
+        if current is not None:
+            return _for_display().get(pk=current)
+        # 2. Otherwise the best candidate with room under the overlap. On PostgreSQL another
+        # expert may have claimed it between our read and our lock, so re-check after locking.
+        skipped: list[int] = []
+        for _ in range(5):
+            candidate = (
+                _queue_candidates(project=project, expert=expert, now=now)
+                .exclude(pk__in=skipped).values_list("pk", flat=True).first()
+            )
+            if candidate is None:
+                return None
+            item = _locked(_for_display().filter(pk=candidate)).get()
+            if connection.features.has_select_for_update and not _has_room(item, expert, now):
+                skipped.append(candidate)
+                continue
+            # 3. Open (or re-open an expired) assignment for this expert.
+            _open_assignment(item=item, expert=expert, now=now)
+            return item
+    return None
+
+
+def _for_display():
+    # The item view needs the critique, the response and the attack: fetch them in one query.
+    return ReviewItem.objects.select_related("critique__response__attack")
+
+
+def _open_assignment(*, item: ReviewItem, expert, now: datetime) -> None:
+    # Two queries at most, without update_or_create's extra SELECT and savepoint.
+    reopened = ReviewAssignment.objects.filter(item=item, expert=expert).update(
+        state=AssignmentState.OPEN, opened_at=now)
+    if not reopened:
+        ReviewAssignment.objects.create(item=item, expert=expert, opened_at=now)
+
+
+def _check(review: Review) -> None:
+    """Field validation for a new Review.
+
+    The related objects are already loaded (no existence queries needed) and the database's
+    check constraints guard the rest, so both are left out of full_clean to keep a decision
+    at a handful of queries.
+    """
+    review.full_clean(exclude=["item", "expert", "undoes"], validate_constraints=False)
+
+
+def _has_room(item: ReviewItem, expert, now: datetime) -> bool:
+    if item.state != ItemState.PENDING:
+        return False
+    others = (ReviewAssignment.objects.filter(item=item, state=AssignmentState.OPEN,
+                                              opened_at__gte=now - ASSIGNMENT_TTL)
+              .exclude(expert=expert).count())
+    return others + item.reviews_done < item.reviews_required
+
+
+# -- decisions ----------------------------------------------------------------------------------
+
+
+def _final_for(*, item: ReviewItem, action: str, final_verdict: str | None,
+               corrected_response: str, reason_code: str) -> tuple[str, str, int | None]:
+    """(final verdict, final response, final severity) for one decision, or ValidationError."""
+    critique = item.critique
+    original = critique.response.text
+    if action == ReviewAction.APPROVE:
+        verdict = critique.verdict
+        response = critique.suggested_revision if verdict in NEEDS_REVISION else original
+        if verdict in NEEDS_REVISION and not response.strip():
+            raise ValidationError({"action": "The critique has no suggested revision to approve; "
+                                             "edit it instead."})
+        return verdict, response, critique.severity
+    if action == ReviewAction.EDIT:
+        if not corrected_response.strip():
+            raise ValidationError({"corrected_response": "The corrected response is empty."})
+        verdict = final_verdict or critique.verdict
+        return verdict, corrected_response, critique.severity
+    if action == ReviewAction.REJECT:
+        if reason_code not in REJECT_REASON_CODES:
+            raise ValidationError({"reason_code": "Pick a reason (1-4) for rejecting the critique."})
+        verdict = final_verdict or VERDICT_FLIP[Verdict(critique.verdict)]
+        if verdict == critique.verdict:
+            raise ValidationError({"final_verdict": "Rejecting needs a verdict different from "
+                                                    "the critic's."})
+        # A verdict that needs a better answer takes the expert's text (possibly none yet: the
+        # label still teaches the critic); otherwise the learner's original answer was fine.
+        response = corrected_response if verdict in NEEDS_REVISION else original
+        severity = max(critique.severity, 1) if verdict == Verdict.UNSAFE else 0
+        return verdict, response, severity
+    raise ValidationError({"action": f"Unknown action {action!r}."})
+
+
+def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str | None = None,
+                  corrected_response: str = "", reason_code: str = "", note: str = "",
+                  seconds_spent: float = 0.0) -> Review:
+    """Record one expert decision (approve, edit, reject or skip) and update the item.
+
+    Raises ValidationError for bad input, a finished item, or a second live decision by the same
+    expert on the same item.
+    """
+    if action not in (*DECISIONS, ReviewAction.SKIP):
+        raise ValidationError({"action": f"Unknown action {action!r}."})
+    if final_verdict and final_verdict not in Verdict.values:
+        raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
+    with transaction.atomic():
+        item = _locked(ReviewItem.objects.select_related("critique__response")
+                       .filter(pk=item.pk)).get()
+        if item.state != ItemState.PENDING:
+            raise ValidationError("This item is no longer waiting for reviews.")
+        assignment = ReviewAssignment.objects.filter(item=item, expert=expert).first()
+        if assignment is not None and assignment.state != AssignmentState.OPEN:
+            raise ValidationError("You have already decided this item; undo that decision first.")
+        if assignment is None and item.reviews_done >= item.reviews_required:
+            raise ValidationError("This item already has all the reviews it needs.")
+        if action == ReviewAction.SKIP:
+            verdict, response, severity = "", "", None
+        else:
+            verdict, response, severity = _final_for(
+                item=item, action=action, final_verdict=final_verdict,
+                corrected_response=corrected_response, reason_code=reason_code)
+        review = Review(item=item, expert=expert, action=action, final_verdict=verdict,
+                        final_severity=severity, corrected_response=response,
+                        reason_code=reason_code if action == ReviewAction.REJECT else "",
+                        note=note.strip(), seconds_spent=clamp_seconds(seconds_spent))
+        _check(review)
+        review.save()
+        state = AssignmentState.SKIPPED if action == ReviewAction.SKIP else AssignmentState.DECIDED
+        if assignment is None:
+            ReviewAssignment.objects.create(item=item, expert=expert, state=state)
+        else:
+            ReviewAssignment.objects.filter(pk=assignment.pk).update(state=state)
+        if action != ReviewAction.SKIP:
+            _recompute_item(item)
+    return review
+
+
+def review_undo(*, project: Project, expert, target: Review | None = None) -> Review:
+    """Undo the expert's last live decision in the project (or `target`); returns the undo Review.
+
+    The undone item is re-opened for the expert, so it is the next item they see.
+    """
+    with transaction.atomic():
+        live = (Review.objects.filter(item__project=project, expert=expert, action__in=UNDOABLE,
+                                      undone_by__isnull=True)
+                .order_by("-created_at", "-id"))
+        if target is not None:
+            live = live.filter(pk=target.pk)
+        last = live.select_related("item").first()
+        if last is None:
+            raise ValidationError("There is no decision of yours left to undo.")
+        item = _locked(ReviewItem.objects.filter(pk=last.item_id)).get()
+        if item.adjudicated:
+            raise ValidationError("An admin has already settled this item; it cannot be undone.")
+        undo = Review(item=item, expert=expert, action=ReviewAction.UNDO, undoes=last)
+        _check(undo)
+        undo.save()
+        _open_assignment(item=item, expert=expert, now=timezone.now())
+        _recompute_item(item)
+    return undo
+
+
+def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_response: str = "",
+                      note: str = "") -> Review:
+    """An admin settles a disagreement: the item becomes DONE with `adjudicated` set."""
+    if final_verdict not in Verdict.values:
+        raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
+    with transaction.atomic():
+        item = _locked(ReviewItem.objects.select_related("critique__response")
+                       .filter(pk=item.pk)).get()
+        if item.state != ItemState.DISAGREEMENT:
+            raise ValidationError("Only items whose reviewers disagree can be adjudicated.")
+        critique = item.critique
+        if not final_response.strip():
+            final_response = (critique.suggested_revision if final_verdict in NEEDS_REVISION
+                              else critique.response.text)
+        severity = critique.severity if final_verdict == critique.verdict else (
+            max(critique.severity, 1) if final_verdict == Verdict.UNSAFE else 0)
+        review = Review(item=item, expert=admin, action=ReviewAction.ADJUDICATE,
+                        final_verdict=final_verdict, final_severity=severity,
+                        corrected_response=final_response, note=note.strip())
+        _check(review)
+        review.save()
+        item.state = ItemState.DONE
+        item.adjudicated = True
+        item.final_verdict, item.final_response = final_verdict, final_response
+        item.final_severity, item.curated_at = severity, timezone.now()
+        item.save(update_fields=["state", "adjudicated", "final_verdict", "final_response",
+                                 "final_severity", "curated_at"])
+    return review

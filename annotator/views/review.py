@@ -1,0 +1,191 @@
+"""Expert review pages: the keyboard-first queue, undo, progress and agreement, adjudication.
+
+Every decision is one POST. With htmx the response is the next item's fragment
+("review.html#item"); without JavaScript the POST redirects to the queue, which claims the next
+item, so the page works either way.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from annotator.access import ProjectAccess, project_access
+from annotator.models import ItemState, Review, ReviewAction, ReviewItem, Role
+from annotator.models.campaigns import Verdict
+from annotator.selectors.review import (
+    adjudication_decisions, adjudication_queue, project_agreement, review_item_context,
+    review_item_for_display, review_progress,
+)
+from annotator.services.review import (
+    DECISIONS, REJECT_REASONS, VERDICT_FLIP, clamp_seconds, review_adjudicate, review_claim_next,
+    review_submit, review_undo,
+)
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+class DecisionForm(forms.Form):
+    action = forms.ChoiceField(choices=[(a.value, a.label) for a in
+                                        (*DECISIONS, ReviewAction.SKIP)])
+    final_verdict = forms.ChoiceField(choices=[("", "—"), *Verdict.choices], required=False)
+    corrected_response = forms.CharField(required=False, strip=False, max_length=20000)
+    reason_code = forms.CharField(required=False, max_length=32)
+    note = forms.CharField(required=False, max_length=2000)
+    # The server's timestamp when the item was rendered, and the time the browser measured.
+    opened_at = forms.FloatField(required=False)
+    client_ms = forms.FloatField(required=False, min_value=0)
+
+    def seconds_spent(self) -> float:
+        client_ms = self.cleaned_data.get("client_ms")
+        if client_ms:
+            return clamp_seconds(client_ms / 1000.0)
+        opened_at = self.cleaned_data.get("opened_at")
+        if opened_at:
+            return clamp_seconds(timezone.now().timestamp() - opened_at)
+        return 0.0
+
+
+class AdjudicationForm(forms.Form):
+    final_verdict = forms.ChoiceField(choices=Verdict.choices, required=False)
+    final_response = forms.CharField(required=False, strip=False, max_length=20000)
+    note = forms.CharField(required=False, max_length=2000)
+    # "Take this decision": settle with one reviewer's verdict and response.
+    from_review = forms.IntegerField(required=False)
+
+
+def _errors_text(error: ValidationError | forms.Form) -> str:
+    if isinstance(error, forms.Form):
+        return "; ".join(f"{field}: {' '.join(msgs)}" if field != "__all__" else " ".join(msgs)
+                         for field, msgs in error.errors.items())
+    return " ".join(error.messages)
+
+
+def _render_item(request: HtmxHttpRequest, access: ProjectAccess, *, item: ReviewItem | None,
+                 error: str = "", status: int = 200) -> HttpResponse:
+    context = {"access": access, "project": access.project, "error": error,
+               "progress": review_progress(project=access.project, expert=request.user),
+               "reasons": REJECT_REASONS, "verdicts": Verdict.choices, "item": None}
+    if item is not None:
+        context.update(review_item_context(item=item))
+        context["flipped_verdict"] = VERDICT_FLIP[Verdict(item.critique.verdict)].value
+    template = "annotator/review.html#item" if request.htmx else "annotator/review.html"
+    return render(request, template, context, status=status)
+
+
+def _next_item(access: ProjectAccess, user) -> ReviewItem | None:
+    # The service returns the item with its critique, response and attack already joined.
+    return review_claim_next(project=access.project, expert=user)
+
+
+@require_GET
+@login_required
+def review_queue(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.EXPERT)
+    return _render_item(request, access, item=_next_item(access, request.user))
+
+
+@require_POST
+@login_required
+def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.EXPERT)
+    item = review_item_for_display(project=access.project, pk=pk)
+    if item is None:
+        raise Http404("No such item in this project.")
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _render_item(request, access, item=item, error=_errors_text(form), status=400)
+    data = form.cleaned_data
+    try:
+        review_submit(item=item, expert=request.user, action=data["action"],
+                      final_verdict=data["final_verdict"] or None,
+                      corrected_response=data["corrected_response"],
+                      reason_code=data["reason_code"], note=data["note"],
+                      seconds_spent=form.seconds_spent())
+    except ValidationError as error:
+        current = item if item.state == ItemState.PENDING else None
+        return _render_item(request, access, item=current, error=_errors_text(error), status=400)
+    if not request.htmx:
+        return redirect("annotator:review_queue", slug=slug)
+    return _render_item(request, access, item=_next_item(access, request.user))
+
+
+@require_POST
+@login_required
+def review_undo_last(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.EXPERT)
+    try:
+        review_undo(project=access.project, expert=request.user)
+    except ValidationError as error:
+        return _render_item(request, access, item=_next_item(access, request.user),
+                            error=_errors_text(error), status=400)
+    if not request.htmx:
+        return redirect("annotator:review_queue", slug=slug)
+    return _render_item(request, access, item=_next_item(access, request.user))
+
+
+@require_GET
+@login_required
+def review_stats(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.VIEWER)
+    context = {"access": access, "project": access.project,
+               "agreement": project_agreement(project=access.project),
+               "progress": (review_progress(project=access.project, expert=request.user)
+                            if access.is_expert else None)}
+    return render(request, "annotator/review_stats.html", context)
+
+
+@require_GET
+@login_required
+def adjudication_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.ADMIN)
+    items = adjudication_queue(project=access.project)[:200]
+    return render(request, "annotator/review_adjudication_list.html",
+                  {"access": access, "project": access.project, "items": items})
+
+
+@require_GET
+@login_required
+def adjudication_detail(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.ADMIN)
+    item = get_object_or_404(ReviewItem.objects.select_related("critique__response__attack"),
+                             project=access.project, pk=pk)
+    return _render_adjudication(request, access, item)
+
+
+def _render_adjudication(request, access, item, *, error: str = "", status: int = 200):
+    context = {"access": access, "project": access.project, "error": error,
+               "decisions": adjudication_decisions(item=item), "verdicts": Verdict.choices,
+               **review_item_context(item=item)}
+    return render(request, "annotator/review_adjudication.html", context, status=status)
+
+
+@require_POST
+@login_required
+def adjudication_settle(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.ADMIN)
+    item = get_object_or_404(ReviewItem.objects.select_related("critique__response__attack"),
+                             project=access.project, pk=pk)
+    form = AdjudicationForm(request.POST)
+    if not form.is_valid():
+        return _render_adjudication(request, access, item, error=_errors_text(form), status=400)
+    data = form.cleaned_data
+    verdict, response = data["final_verdict"], data["final_response"]
+    if data["from_review"]:
+        chosen = get_object_or_404(Review, pk=data["from_review"], item=item,
+                                   action__in=DECISIONS)
+        verdict, response = chosen.final_verdict, chosen.corrected_response
+    try:
+        review_adjudicate(item=item, admin=request.user, final_verdict=verdict,
+                          final_response=response, note=data["note"])
+    except ValidationError as error:
+        return _render_adjudication(request, access, item, error=_errors_text(error), status=400)
+    return redirect("annotator:adjudication_list", slug=slug)

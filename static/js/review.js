@@ -1,0 +1,128 @@
+// Keyboard-first expert review (templates/annotator/review.html).
+//
+// Every key only clicks a real button of a real form, so keys, mouse and no-JS users all send
+// exactly the same POST; htmx swaps the next item into #review-item. Keys never fire while the
+// expert types in a text field, except Ctrl+Enter (submit) and Escape (leave the field).
+(function () {
+  "use strict";
+
+  let shownAt = performance.now();
+  let busy = false;
+
+  function root() { return document.getElementById("review-root"); }
+  function byId(id) { return document.getElementById(id); }
+
+  function isTyping(el) {
+    if (!el || !el.tagName) return false;
+    const tag = el.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable) return true;
+    return tag === "INPUT" && !["radio", "checkbox", "button", "submit", "hidden"].includes(el.type);
+  }
+
+  function click(id) {
+    const button = byId(id);
+    if (button && !button.disabled && !busy) button.click();
+  }
+
+  function toggle(id, force) {
+    const panel = byId(id);
+    if (panel) panel.hidden = force === undefined ? !panel.hidden : !force;
+    return panel;
+  }
+
+  function openReject() {
+    const panel = byId("reject-panel");
+    if (!panel) return;
+    panel.classList.add("open");
+    panel.scrollIntoView({ block: "nearest" });
+  }
+
+  function rejectWith(key) {
+    const panel = byId("reject-panel");
+    if (!panel || !panel.classList.contains("open")) return false;
+    let radio = key ? panel.querySelector('input[data-key="' + key + '"]') : null;
+    if (!radio) radio = panel.querySelector('input[name="reason_code"]:checked') || byId("reason-other");
+    radio.checked = true;
+    click("btn-reject");
+    return true;
+  }
+
+  function toggleGuidelines() {
+    const panel = toggle("guidelines-panel");
+    const body = byId("guidelines-body");
+    if (panel && !panel.hidden && body && !body.dataset.loaded && window.htmx) {
+      body.dataset.loaded = "1";
+      window.htmx.ajax("GET", root().dataset.guidelinesUrl, { target: "#guidelines-body", swap: "innerHTML" });
+    }
+  }
+
+  function closePanels() {
+    toggle("review-help", false);
+    toggle("guidelines-panel", false);
+    const panel = byId("reject-panel");
+    if (panel) panel.classList.remove("open");
+  }
+
+  // The time the expert looked at this item, sent with the decision (the server clamps it).
+  document.addEventListener("submit", function (event) {
+    const field = event.target.querySelector && event.target.querySelector('input[name="client_ms"]');
+    if (field) field.value = String(Math.round(performance.now() - shownAt));
+  }, true);
+
+  document.addEventListener("htmx:beforeRequest", function () { busy = true; });
+  document.addEventListener("htmx:afterRequest", function () { busy = false; });
+  // A 400 carries the item again with the error message: show it instead of dropping it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 400 && event.detail.target && event.detail.target.id === "review-item") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "guidelines-body") return;
+    shownAt = performance.now();
+    if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("#btn-reject-open")) openReject();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (!root()) return;
+    const target = event.target;
+    if (isTyping(target)) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        if (target.id === "revision") click("btn-edit");
+        else if (target.closest("#reject-panel")) rejectWith(null);
+      } else if (event.key === "Escape") {
+        target.blur();
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const key = event.key;
+    let handled = true;
+    if (key === "a" || key === "A") click("btn-approve");
+    else if (key === "e" || key === "E") {
+      const box = byId("revision");
+      if (box) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
+    } else if (key === "r" || key === "R") openReject();
+    else if (key >= "1" && key <= "4") handled = rejectWith(key);
+    else if (key === "s" || key === "S") click("btn-skip");
+    else if (key === "u" || key === "U") click("btn-undo");
+    else if (key === "g" || key === "G") toggleGuidelines();
+    else if (key === "?") toggle("review-help");
+    else if (key === "Escape") closePanels();
+    else handled = false;
+    if (handled) event.preventDefault();
+  });
+
+  function markScripted() {
+    const element = root();
+    if (element) element.classList.add("js");
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", markScripted);
+  else markScripted();
+})();
