@@ -139,3 +139,14 @@ class LearnedHead:
     def fingerprint(self) -> str:
         """A short hash of the weights, so a critique records which head produced it."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+
+
+def train_head(examples: list[tuple[CritiqueInput, str]],
+               min_examples: int = MIN_EXAMPLES) -> LearnedHead | None:
+    """Fit a new head when there are enough expert decisions of at least two verdicts, else None.
+
+    The Django side calls this after reviews accumulate and stores `head.to_dict()`.
+    """
+    if len(examples) < min_examples or len({verdict for _, verdict in examples}) < 2:
+        return None
+    return LearnedHead().fit(examples)

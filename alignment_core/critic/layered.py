@@ -21,7 +21,7 @@ from alignment_core.critic.base import (
     register_critic,
 )
 from alignment_core.critic.detectors import CanaryResult, detect_canary, detect_refusal
-from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead
+from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead, train_head
 from alignment_core.critic.lm_writer import WriteJob, write
 from alignment_core.critic.rules import _clip, apply_rules
 from alignment_core.critic.templates import template_explanation, template_revision
@@ -63,9 +63,10 @@ class LayeredCritic(Critic):
     def retrain_head(self, examples: list[tuple[CritiqueInput, str]],
                      min_examples: int = MIN_EXAMPLES) -> bool:
         """Refit the head on expert decisions when there are enough; return whether it did."""
-        if len(examples) < min_examples or len({verdict for _, verdict in examples}) < 2:
+        head = train_head(examples, min_examples)
+        if head is None:
             return False
-        self.head = LearnedHead().fit(examples)
+        self.head = head
         return True
 
     def critique(self, items: list[CritiqueInput], progress: Progress | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from alignment_core.critic.base import Span
+from alignment_core.critic.base import Cancelled, Span
 from alignment_core.critic.detectors import detect_refusal
 from alignment_core.critic.rules import canonical_category, instruction_cues, lexicon_hits
 from alignment_core.critic.templates import (
@@ -123,7 +123,14 @@ def write(learner, jobs: list[WriteJob], batch_size: int = 8, max_new_tokens: in
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, batch_size=batch_size)
     item_progress = (lambda done, total: progress(done // 2, len(jobs))) if progress else None
     # 2. One batched generation for everything.
-    outputs = learner.generate(prompts, config, progress=item_progress, should_cancel=should_cancel)
+    try:
+        outputs = learner.generate(prompts, config, progress=item_progress,
+                                   should_cancel=should_cancel)
+    except Exception as error:
+        # Callers of the critic catch one Cancelled, whichever layer noticed the cancel.
+        if type(error).__name__ == "Cancelled":
+            raise Cancelled(str(error)) from error
+        raise
     # 3. Post-process each pair.
     return [(finish_explanation(outputs[2 * k], job), finish_revision(outputs[2 * k + 1], job))
             for k, job in enumerate(jobs)]
