@@ -1,3 +1,235 @@
-"""API endpoints (see annotator/api/urls.py)."""
+"""API: the expert review loop (next item, decide, undo) and read access to critiques and reviews.
 
-urlpatterns: list = []
+The views call the same services as the review pages (annotator/services/review.py), so the
+queue rules, the overlap and the undo semantics are identical for scripts and for the browser.
+Experts only ever see their own reviews here (independent overlap review); admins see all.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.access import project_access
+from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.models import Critique, ItemState, Review, ReviewAction, ReviewItem, Role
+from annotator.models.campaigns import Verdict
+from annotator.selectors.review import highlight_segments, review_item_for_display
+from annotator.services.review import (
+    REJECT_REASONS, review_claim_next, review_submit, review_undo,
+)
+
+
+class SpanOutput(serializers.Serializer):
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+def _valid_spans(text: str, spans) -> list[dict]:
+    """The critic's spans as they apply to the text: clamped, merged, with the flagged text."""
+    out, pos = [], 0
+    for segment in highlight_segments(text, spans):
+        if segment.flagged:
+            out.append({"start": pos, "end": pos + len(segment.text), "text": segment.text})
+        pos += len(segment.text)
+    return out
+
+
+class CritiqueOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    item_id = serializers.IntegerField(source="review_item.id", allow_null=True)
+    item_state = serializers.ChoiceField(choices=ItemState.choices, source="review_item.state")
+    query = serializers.CharField(source="response.attack.text")
+    response = serializers.CharField(source="response.text")
+    critic_name = serializers.CharField()
+    critic_version = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    category = serializers.CharField()
+    severity = serializers.IntegerField()
+    confidence = serializers.FloatField()
+    spans = serializers.SerializerMethodField()
+    explanation = serializers.CharField()
+    suggested_revision = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(SpanOutput(many=True))
+    def get_spans(self, critique: Critique) -> list[dict]:
+        return _valid_spans(critique.response.text, critique.spans)
+
+
+class ReviewItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=ItemState.choices)
+    priority = serializers.FloatField()
+    reviews_required = serializers.IntegerField()
+    reviews_done = serializers.IntegerField()
+    critique = CritiqueOutput()
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    item_id = serializers.IntegerField()
+    expert = serializers.CharField(source="expert.username")
+    action = serializers.ChoiceField(choices=ReviewAction.choices)
+    final_verdict = serializers.CharField()
+    final_severity = serializers.IntegerField(allow_null=True)
+    corrected_response = serializers.CharField()
+    reason_code = serializers.CharField()
+    note = serializers.CharField()
+    seconds_spent = serializers.FloatField()
+    undoes_id = serializers.IntegerField(allow_null=True)
+    undone = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    item_state = serializers.CharField(source="item.state", help_text="The item's state now.")
+
+    def get_undone(self, review: Review) -> bool:
+        # Lists select_related("undone_by"), so this costs no query per row there.
+        return hasattr(review, "undone_by")
+
+
+class DecisionInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=[ReviewAction.APPROVE, ReviewAction.EDIT,
+                                              ReviewAction.REJECT, ReviewAction.SKIP])
+    final_verdict = serializers.ChoiceField(choices=Verdict.choices, required=False,
+                                            allow_blank=True, default="")
+    corrected_response = serializers.CharField(required=False, allow_blank=True, default="",
+                                               trim_whitespace=False, max_length=20000)
+    reason_code = serializers.ChoiceField(
+        choices=[*(code for code, _ in REJECT_REASONS), "other"], required=False,
+        allow_blank=True, default="",
+        help_text="Why the critic is wrong (action reject): "
+        + "; ".join(f"{code} = {label}" for code, label in REJECT_REASONS) + "; other.")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0,
+                                           help_text="Clamped to 0-900 s.")
+
+
+def _scoped_item(project, pk: int) -> ReviewItem:
+    item = review_item_for_display(project=project, pk=pk)
+    if item is None:
+        raise Http404("No such item in this project.")
+    return item
+
+
+class ReviewNextView(APIView):
+    @extend_schema(
+        operation_id="review_next",
+        responses={200: ReviewItemOutput,
+                   204: OpenApiResponse(description="Nothing left for me to review."),
+                   **ERROR_RESPONSES},
+        summary="Claim the next item for me (my open item first); idempotent until I decide.")
+    def get(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.EXPERT)
+        item = review_claim_next(project=access.project, expert=request.user)
+        if item is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(ReviewItemOutput(item).data)
+
+
+class ReviewDecideView(APIView):
+    @extend_schema(
+        operation_id="review_decide", request=DecisionInput,
+        responses={201: ReviewOutput, **ERROR_RESPONSES},
+        summary="Approve, edit, reject (the critic is wrong) or skip one item.")
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        access = project_access(request.user, slug, minimum=Role.EXPERT)
+        item = _scoped_item(access.project, pk)
+        data = DecisionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        review = review_submit(
+            item=item, expert=request.user, action=values["action"],
+            final_verdict=values["final_verdict"] or None,
+            corrected_response=values["corrected_response"], reason_code=values["reason_code"],
+            note=values["note"], seconds_spent=values["seconds_spent"])
+        return Response(ReviewOutput(review).data, status=status.HTTP_201_CREATED)
+
+
+class ReviewUndoView(APIView):
+    @extend_schema(
+        operation_id="review_undo", request=None,
+        responses={201: ReviewOutput, **ERROR_RESPONSES},
+        summary="Undo my last decision in the project (recorded as a new review).")
+    def post(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.EXPERT)
+        undo = review_undo(project=access.project, expert=request.user)
+        return Response(ReviewOutput(undo).data, status=status.HTTP_201_CREATED)
+
+
+class CritiqueListView(APIView):
+    @extend_schema(
+        operation_id="critiques_list",
+        parameters=[OpenApiParameter("state", str, enum=ItemState.values),
+                    OpenApiParameter("verdict", str, enum=Verdict.values)],
+        responses={200: CritiqueOutput(many=True), **ERROR_RESPONSES},
+        summary="The project's critiques with their review state, newest first (cursor pages).")
+    def get(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.VIEWER)
+        critiques = Critique.objects.filter(review_item__project=access.project).select_related(
+            "review_item", "response__attack")
+        state, verdict = request.query_params.get("state"), request.query_params.get("verdict")
+        if state:
+            if state not in ItemState.values:
+                raise serializers.ValidationError({"state": [f"Use one of {', '.join(ItemState.values)}."]})
+            critiques = critiques.filter(review_item__state=state)
+        if verdict:
+            if verdict not in Verdict.values:
+                raise serializers.ValidationError({"verdict": [f"Use one of {', '.join(Verdict.values)}."]})
+            critiques = critiques.filter(verdict=verdict)
+        return paginated(self, critiques, CritiqueOutput)
+
+
+class CritiqueDetailView(APIView):
+    @extend_schema(operation_id="critiques_retrieve",
+                   responses={200: CritiqueOutput, **ERROR_RESPONSES},
+                   summary="One critique of the project.")
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        access = project_access(request.user, slug, minimum=Role.VIEWER)
+        critique = get_object_or_404(
+            Critique.objects.select_related("review_item", "response__attack"),
+            review_item__project=access.project, pk=pk)
+        return Response(CritiqueOutput(critique).data)
+
+
+class ReviewListView(APIView):
+    @extend_schema(
+        operation_id="reviews_list",
+        parameters=[OpenApiParameter("item", int), OpenApiParameter("action", str,
+                                                                     enum=ReviewAction.values)],
+        responses={200: ReviewOutput(many=True), **ERROR_RESPONSES},
+        summary="Reviews in the project, newest first: all of them for admins, my own otherwise.")
+    def get(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.VIEWER)
+        reviews = Review.objects.filter(item__project=access.project).select_related(
+            "expert", "item", "undone_by")
+        if not access.is_admin:
+            reviews = reviews.filter(expert=request.user)
+        item, action = request.query_params.get("item"), request.query_params.get("action")
+        if item:
+            if not item.isdigit():
+                raise serializers.ValidationError({"item": ["Use an item id."]})
+            reviews = reviews.filter(item_id=int(item))
+        if action:
+            if action not in ReviewAction.values:
+                raise serializers.ValidationError({"action": [f"Use one of {', '.join(ReviewAction.values)}."]})
+            reviews = reviews.filter(action=action)
+        return paginated(self, reviews, ReviewOutput)
+
+
+urlpatterns = [
+    path("projects/<slug:slug>/review/next/", ReviewNextView.as_view(), name="review_next"),
+    path("projects/<slug:slug>/review/items/<int:pk>/decide/", ReviewDecideView.as_view(),
+         name="review_decide"),
+    path("projects/<slug:slug>/review/undo/", ReviewUndoView.as_view(), name="review_undo"),
+    path("projects/<slug:slug>/critiques/", CritiqueListView.as_view(), name="critique_list"),
+    path("projects/<slug:slug>/critiques/<int:pk>/", CritiqueDetailView.as_view(),
+         name="critique_detail"),
+    path("projects/<slug:slug>/reviews/", ReviewListView.as_view(), name="review_list"),
+]
