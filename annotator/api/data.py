@@ -32,7 +32,7 @@ class Conflict(APIException):
 
 
 class ExportFilters(serializers.Serializer):
-    campaign = serializers.IntegerField(required=False)
+    campaign_id = serializers.IntegerField(required=False)
     category = serializers.CharField(required=False)
     strategy = serializers.CharField(required=False)
     verdict = serializers.CharField(required=False)

@@ -1,8 +1,8 @@
 """Reads for exports: the curated rows of a project (or a snapshot), streamed in id order.
 
-Memory stays flat however many rows there are: rows are read with keyset pagination (id > last,
-LIMIT n) as plain tuples from one SQL join, and the reviews of each chunk are fetched with one
-range query. Each row is a dict: prompt, prompt_messages (a chat list or None), chosen, rejected,
+Memory stays flat however many rows there are: rows stream as plain tuples from one SQL join
+(a server-side cursor on PostgreSQL), and the reviews of each chunk of rows are fetched with one
+more query. Each row is a dict: prompt, prompt_messages (a chat list or None), chosen, rejected,
 plus the provenance columns (see PROVENANCE_COLUMNS).
 """
 
@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import F, Q, QuerySet
 
 from annotator.models import (
-    DatasetSnapshot, ItemState, Project, Review, ReviewAction, ReviewItem, SnapshotExample,
+    DatasetSnapshot, ItemState, Project, Review, ReviewItem, SnapshotExample,
 )
 
 CHUNK = 2000
+_DECISIONS = ("approve", "edit", "reject")
 CURATED = (ItemState.DONE, ItemState.AUTO_ACCEPTED)
 # Which rows a format takes: "pairs" (chosen differs from the learner's original), "sft" (every
 # curated answer) or "kto" (every curated answer as desirable, every differing original as not).
@@ -41,25 +44,31 @@ _ITEM_FIELDS = (
 )
 
 
-def pseudonym(user_id: int, _cache: dict[int, str] = {}) -> str:  # noqa: B006 (memo)
+_PSEUDONYMS: dict[int, str] = {}
+
+
+def pseudonym(user_id: int) -> str:
     """A stable pseudonymous expert id: HMAC-SHA256 of the user id under SECRET_KEY, truncated.
 
     Exported files never name people; the same expert gets the same id in every export (so
     agreement per expert can still be studied), and nobody without the key can reverse it.
     """
-    if user_id not in _cache:
+    name = _PSEUDONYMS.get(user_id)
+    if name is None:
         digest = hmac.new(settings.SECRET_KEY.encode(), f"expert:{user_id}".encode(), hashlib.sha256)
-        _cache[user_id] = "x" + digest.hexdigest()[:15]
-    return _cache[user_id]
+        name = _PSEUDONYMS[user_id] = "x" + digest.hexdigest()[:15]
+    return name
 
 
 def chat_prompt(text: str, system_prompt: str = "", turns: Any = None) -> list[dict[str, str]]:
-    """The prompt as chat messages: optional system prompt, earlier turns, then the attack."""
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    if isinstance(turns, list):
-        messages += [{"role": str(t["role"]), "content": str(t["content"])} for t in turns
-                     if isinstance(t, dict) and "role" in t and "content" in t]
-    messages.append({"role": "user", "content": text})
+    """The prompt as chat messages, as the learner saw it (alignment_core.evaluation's
+    attack_messages): the system prompt, then the turns (a multi-turn attack's whole history,
+    ending with the user turn `text`) or just `text` as one user turn."""
+    messages = [{"role": str(t["role"]), "content": str(t["content"])} for t in turns
+                if isinstance(t, dict) and "role" in t and "content" in t] \
+        if isinstance(turns, list) and turns else [{"role": "user", "content": text}]
+    if system_prompt and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system_prompt})
     return messages
 
 
@@ -69,8 +78,8 @@ def curated_items(*, project: Project, filters: dict, selection: str) -> QuerySe
     if not filters.get("include_held_out"):
         # Held-out campaigns measure the learner; their labels never become training data.
         items = items.exclude(critique__response__attack__campaign__held_out=True)
-    if "campaign" in filters:
-        items = items.filter(critique__response__attack__campaign_id=filters["campaign"])
+    if "campaign_id" in filters:
+        items = items.filter(critique__response__attack__campaign_id=filters["campaign_id"])
     if filters.get("category"):
         items = items.filter(critique__response__attack__category=filters["category"])
     if filters.get("strategy"):
@@ -93,68 +102,98 @@ def snapshot_examples(*, snapshot: DatasetSnapshot, filters: dict,
     return examples
 
 
-def _review_summaries(item_ids: list[int], verdicts: dict[int, tuple[str, str]],
+def _stream(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]]:
+    """Yield chunks of raw row tuples from one streaming query.
+
+    The SQL comes from the ORM (so filters and joins stay ORM code), but rows skip Django's
+    per-value converters, which cost more than the query itself at a million rows. The chunked
+    cursor is a server-side cursor on PostgreSQL and SQLite's lazy cursor, so memory stays flat.
+    """
+    qs = queryset.order_by("id").values_list(*fields)
+    sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+    connection = connections[qs.db]
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(CHUNK):
+            yield chunk
+
+
+def _iso(value: Any) -> str | None:
+    """A database timestamp as ISO 8601 in UTC. Django stores UTC; SQLite hands back naive
+    datetimes (or text), PostgreSQL aware ones."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.replace(" ", "T") + ("" if "+" in value[10:] else "+00:00")
+    return value.isoformat() if value.tzinfo is not None else value.isoformat() + "+00:00"
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _review_summaries(item_ids: list[int], verdicts: dict[int, str],
                       by_range: bool = True) -> dict:
     """{item_id: (review_ids, expert_ids, agreement)} for the items, in one query.
 
     Live items come in id order, so one id range query covers a chunk (reviews of items outside
     the selection are skipped); a snapshot's items can be sparse, so they are looked up by id.
-
-    Decisive reviews are those not skipped, not undo records and not undone. Agreement is the
-    share of decisive reviews whose verdict is the item's final verdict (None without reviews).
+    Decisions are approvals, edits and rejections that were not undone (skips and undos say
+    nothing about the verdict); agreement is the share of them whose verdict is the item's final
+    verdict, None when nobody reviewed the item (as in annotator.services.snapshots).
     """
     if not item_ids:
         return {}
     reviews = (Review.objects.filter(item_id__gte=min(item_ids), item_id__lte=max(item_ids))
                if by_range else Review.objects.filter(item_id__in=item_ids))
-    rows = list(reviews.order_by("item_id", "id")
-                .values_list("item_id", "id", "expert_id", "action", "final_verdict", "undoes_id"))
+    fields = ("item_id", "id", "expert_id", "action", "final_verdict", "undoes_id")
+    sql, params = reviews.order_by("item_id", "id").values_list(*fields).query.sql_with_params()
+    with connections[reviews.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     undone = {row[5] for row in rows if row[5] is not None}
-    out: dict[int, tuple[list[int], list[str], float | None]] = {}
+    grouped: dict[int, tuple[list[int], list[str], int]] = {}
+    names = _PSEUDONYMS
     for item_id, review_id, expert_id, action, verdict, undoes in rows:
-        if item_id not in verdicts or undoes is not None or review_id in undone:
+        # Plain strings, not the enum: this loop runs once per review of a million-row export.
+        if action not in _DECISIONS or item_id not in verdicts:
             continue
-        if action in (ReviewAction.SKIP, ReviewAction.UNDO):
+        if undone and review_id in undone:
             continue
-        entry = out.setdefault(item_id, ([], [], []))
+        entry = grouped.get(item_id)
+        if entry is None:
+            entry = grouped[item_id] = ([], [], [0])
         entry[0].append(review_id)
-        entry[1].append(pseudonym(expert_id))
-        entry[2].append(verdict or verdicts[item_id][1])
-    summaries = {}
-    for item_id, (review_ids, experts, given) in out.items():
-        final = verdicts[item_id][0] or max(set(given), key=given.count)
-        summaries[item_id] = (review_ids, experts, given.count(final) / len(given))
-    return summaries
+        entry[1].append(names.get(expert_id) or pseudonym(expert_id))
+        if verdict == verdicts[item_id]:
+            entry[2][0] += 1
+    return {item_id: (review_ids, experts, agreeing[0] / len(review_ids))
+            for item_id, (review_ids, experts, agreeing) in grouped.items()}
 
 
-def item_rows(*, items: QuerySet[ReviewItem], min_agreement: float | None = None,
-              start_after: int = 0) -> Iterator[dict]:
+_NO_REVIEWS = ([], [], None)  # shared; rows are only read, never changed
+
+
+def item_rows(*, items: QuerySet[ReviewItem], min_agreement: float | None = None) -> Iterator[dict]:
     """Stream rows for curated items (id order), with provenance; flat memory."""
-    last = start_after
-    base = items.order_by("id").values_list(*_ITEM_FIELDS)
-    while True:
-        chunk = list(base.filter(id__gt=last)[:CHUNK])
-        if not chunk:
-            return
-        last = chunk[-1][0]
+    for chunk in _stream(items, _ITEM_FIELDS):
         summaries = _review_summaries([row[0] for row in chunk],
-                                      {row[0]: (row[2], row[7]) for row in chunk})
+                                      {row[0]: row[2] for row in chunk})
         for (item_id, chosen, verdict, adjudicated, curated_at, created_at, critic, _critic_verdict,
              rejected, learner, text, system_prompt, turns, strategy, category,
              campaign) in chunk:
-            review_ids, experts, agreement = summaries.get(item_id, ((), (), None))
+            review_ids, experts, agreement = summaries.get(item_id, _NO_REVIEWS)
             if min_agreement is not None and (agreement is None or agreement < min_agreement):
                 continue
             yield {
-                "prompt": text,
-                "prompt_messages": chat_prompt(text, system_prompt, turns)
-                if (system_prompt or turns) else None,
-                "chosen": chosen, "rejected": rejected,
-                "item_id": item_id, "review_ids": list(review_ids), "expert_ids": list(experts),
+                "prompt": text, "chosen": chosen, "rejected": rejected,
+                "item_id": item_id, "review_ids": review_ids, "expert_ids": experts,
                 "critic": critic, "learner_version": learner or "", "campaign": campaign or "",
                 "strategy": strategy, "category": category, "verdict": verdict,
-                "agreement": agreement, "adjudicated": adjudicated, "curated_at": curated_at,
-                "created_at": created_at,
+                "agreement": agreement, "adjudicated": bool(adjudicated),
+                "curated_at": _iso(curated_at), "created_at": _iso(created_at),
+                "prompt_messages": chat_prompt(text, system_prompt, _json(turns))
+                if (system_prompt or turns) else None,
             }
 
 
@@ -167,14 +206,8 @@ def example_rows(*, examples: QuerySet[SnapshotExample]) -> Iterator[dict]:
               "review_item__critique__response__attack__campaign__name",
               "review_item__final_verdict", "review_item__adjudicated",
               "review_item__curated_at", "review_item__created_at")
-    base = examples.order_by("id").values_list(*fields)
-    last = 0
-    while True:
-        chunk = list(base.filter(id__gt=last)[:CHUNK])
-        if not chunk:
-            return
-        last = chunk[-1][0]
-        item_verdicts = {row[5]: (row[14] or "", row[11] or "") for row in chunk if row[5]}
+    for chunk in _stream(examples, fields):
+        item_verdicts = {row[5]: row[14] or "" for row in chunk if row[5]}
         summaries = {}
         if item_verdicts:
             # Snapshot items need not be contiguous ids: look them up per item id list.
@@ -186,14 +219,14 @@ def example_rows(*, examples: QuerySet[SnapshotExample]) -> Iterator[dict]:
         for (example_id, prompt, messages, chosen, rejected, item_id, category, strategy, split,
              snapshot_id, critic, _critic_verdict, learner, campaign, verdict, adjudicated,
              curated_at, created_at) in chunk:
-            review_ids, experts, agreement = summaries.get(item_id, ((), (), None))
+            review_ids, experts, agreement = summaries.get(item_id, _NO_REVIEWS)
             yield {
-                "prompt": prompt, "prompt_messages": messages or None,
-                "chosen": chosen, "rejected": rejected,
-                "item_id": item_id, "review_ids": list(review_ids), "expert_ids": list(experts),
+                "prompt": prompt, "chosen": chosen, "rejected": rejected,
+                "item_id": item_id, "review_ids": review_ids, "expert_ids": experts,
                 "critic": critic or "", "learner_version": learner or "",
                 "campaign": campaign or "", "strategy": strategy, "category": category,
                 "verdict": verdict or "", "agreement": agreement, "adjudicated": bool(adjudicated),
-                "curated_at": curated_at, "created_at": created_at,
+                "curated_at": _iso(curated_at), "created_at": _iso(created_at),
                 "snapshot_id": snapshot_id, "example_id": example_id, "split": split,
+                "prompt_messages": _json(messages) or None,
             }

@@ -41,7 +41,7 @@ EXTENSIONS = {Format.TRL_PREFERENCE: "jsonl", Format.TRL_CONVERSATIONAL: "jsonl"
               Format.PARQUET: "parquet"}
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv",
                  "parquet": "application/vnd.apache.parquet"}
-FILTER_KEYS = ("campaign", "category", "strategy", "verdict", "min_agreement",
+FILTER_KEYS = ("campaign_id", "category", "strategy", "verdict", "min_agreement",
                "adjudicated_only", "include_held_out", "split")
 PARQUET_BATCH = 10_000
 ProgressFn = Callable[[int, int], None]
@@ -64,6 +64,8 @@ def export_filters_clean(*, filters: dict | None, project: Project,
                          snapshot: DatasetSnapshot | None = None) -> dict:
     """Check and normalise export filters; raise ValidationError naming the bad filter."""
     filters = dict(filters or {})
+    if "campaign" in filters and "campaign_id" not in filters:  # the obvious spelling works too
+        filters["campaign_id"] = filters.pop("campaign")
     unknown = sorted(set(filters) - set(FILTER_KEYS))
     if unknown:
         raise ValidationError({"filters": [f"Unknown filter(s) {', '.join(unknown)}; the filters "
@@ -76,14 +78,14 @@ def export_filters_clean(*, filters: dict | None, project: Project,
         if filters["verdict"] not in Verdict.values:
             raise ValidationError({"filters": [f"verdict must be one of {', '.join(Verdict.values)}."]})
         clean["verdict"] = filters["verdict"]
-    if filters.get("campaign") not in (None, ""):
+    if filters.get("campaign_id") not in (None, ""):
         try:
-            campaign_id = int(filters["campaign"])
+            campaign_id = int(filters["campaign_id"])
         except (TypeError, ValueError):
-            raise ValidationError({"filters": ["campaign must be a campaign id."]}) from None
+            raise ValidationError({"filters": ["campaign_id must be a campaign id."]}) from None
         if not project.campaigns.filter(pk=campaign_id).exists():
             raise ValidationError({"filters": [f"This project has no campaign {campaign_id}."]})
-        clean["campaign"] = campaign_id
+        clean["campaign_id"] = campaign_id
     if filters.get("min_agreement") not in (None, ""):
         try:
             value = float(filters["min_agreement"])
@@ -91,7 +93,8 @@ def export_filters_clean(*, filters: dict | None, project: Project,
             value = -1.0
         if not 0.0 <= value <= 1.0:
             raise ValidationError({"filters": ["min_agreement must be a number from 0 to 1."]})
-        clean["min_agreement"] = value
+        if value > 0:  # 0 restricts nothing (as for snapshots)
+            clean["min_agreement"] = value
     for key in ("adjudicated_only", "include_held_out"):
         if key in filters and _as_bool(key, filters[key]):
             clean[key] = True
@@ -141,12 +144,20 @@ def _source_rows(*, project: Project, fmt: str, filters: dict,
 
 def _records(rows: Iterator[dict], fmt: str, provenance: tuple[str, ...]) -> Iterator[dict]:
     """Turn source rows into the records of one JSON format (TRL's exact column names)."""
+    full = bool(provenance)
     for row in rows:
-        extra = {key: row[key] for key in provenance}
         if fmt == Format.TRL_PREFERENCE:
-            yield {"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"],
-                   **extra}
-        elif fmt == Format.TRL_CONVERSATIONAL:
+            # The source row is already prompt, chosen, rejected, provenance (in that order):
+            # reuse it rather than copy a million dicts.
+            if full:
+                del row["prompt_messages"]
+                row.pop("kind", None)
+                yield row
+            else:
+                yield {"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"]}
+            continue
+        extra = {key: row[key] for key in provenance}
+        if fmt == Format.TRL_CONVERSATIONAL:
             yield {"prompt": row["prompt_messages"] or [{"role": "user", "content": row["prompt"]}],
                    "chosen": [{"role": "assistant", "content": row["chosen"]}],
                    "rejected": [{"role": "assistant", "content": row["rejected"]}], **extra}
@@ -213,22 +224,25 @@ def _write_csv(handle, rows, provenance, tick) -> int:
 
 
 def _write_parquet(handle, rows, provenance, tick) -> int:
-    """Parquet in row groups of PARQUET_BATCH rows: only one batch is ever held in memory."""
+    """Parquet in row groups of PARQUET_BATCH rows: only one batch is ever held in memory.
+
+    Timestamps arrive as ISO strings; each batch is built with string columns and cast once.
+    """
     schema = _parquet_schema(provenance)
-    names = schema.names
+    as_text = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f
+                         for f in schema])
     count = 0
     with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
-        batch: dict[str, list] = {name: [] for name in names}
+        batch: list[dict] = []
         for row in rows:
-            for name in names:
-                batch[name].append(row[name])
+            batch.append(row)
             count += 1
             tick(count)
-            if len(batch["prompt"]) >= PARQUET_BATCH:
-                writer.write_table(pa.table(batch, schema=schema))
-                batch = {name: [] for name in names}
-        if batch["prompt"] or count == 0:
-            writer.write_table(pa.table(batch, schema=schema))
+            if len(batch) >= PARQUET_BATCH:
+                writer.write_table(pa.Table.from_pylist(batch, schema=as_text).cast(schema))
+                batch = []
+        if batch or count == 0:
+            writer.write_table(pa.Table.from_pylist(batch, schema=as_text).cast(schema))
     return count
 
 

@@ -13,8 +13,8 @@ What each kind becomes:
   and critiques the given responses, then queues review items.
 - hh (JSONL with Anthropic HH-RLHF "chosen"/"rejected" transcripts made of "\\n\\nHuman: …" and
   "\\n\\nAssistant: …" turns): these are labels already, so they are stored as curated items at
-  once, in a finished Campaign (no job): the last Human turn is the AttackQuery (earlier turns go
-  to its `turns`), the rejected transcript's last Assistant turn is the Response, a Critique by
+  once, in a finished Campaign (no job): the last Human turn is the AttackQuery's text (a
+  multi-turn transcript's whole chat up to it goes to its `turns`), the rejected transcript's last Assistant turn is the Response, a Critique by
   critic "import" (version "hh-rlhf", confidence 1) says "unsafe" with the chosen answer as its
   suggested revision (or "safe" when both answers are the same), and a ReviewItem in state DONE
   carries the chosen answer as `final_response`. Exports then yield chosen/rejected exactly.
@@ -237,9 +237,11 @@ def _validate(kind: str, rows: list[_Row], problems: list[str]) -> list[dict]:
                 problems.append(f"Line {row.line}: fields \"chosen\" and \"rejected\" differ "
                                 "before their last Assistant turn (they must share the prompt).")
                 continue
+            # `turns` holds a multi-turn attack's whole chat, ending with the user turn `text`
+            # (as alignment_core's attacks do); a one-turn prompt needs none.
             history = [{"role": "user" if role == "Human" else "assistant", "content": text}
-                       for role, text in chosen[:-2]]
-            clean.append({"prompt": chosen[-2][1], "turns": history or None,
+                       for role, text in chosen[:-1]]
+            clean.append({"prompt": chosen[-2][1], "turns": history if len(history) > 1 else None,
                           "chosen": chosen[-1][1], "rejected": rejected[-1][1]})
     return clean
 
