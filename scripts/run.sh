@@ -16,6 +16,7 @@ $PY manage.py migrate --noinput
 $PY manage.py collectstatic --noinput -v0
 $PY manage.py prepare_model
 $PY manage.py setup_demo
+$PY manage.py demo_campaign || echo "The demo campaign did not finish; the app starts anyway (it resumes next time)."
 
 pids=()
 stop() {
@@ -24,6 +25,7 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "Stopped."
+  exit 0
 }
 trap stop INT TERM EXIT
 
