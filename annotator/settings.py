@@ -174,6 +174,7 @@ AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
 AXES_COOLOFF_TIME = envfloat("AXES_COOLOFF_HOURS", "0.25")
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = envbool("AXES_VERBOSE", "false")  # the per-process banner is noise in every command
 AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", "0") or None
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotator:project_list"
@@ -227,6 +228,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "annotator.api.common.CursorPage",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "annotator.api.common.api_exception_handler",
+    # "?format=" is a filter of ours (export formats), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
