@@ -109,6 +109,9 @@
       const box = byId("revision");
       if (box) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
     } else if (key === "r" || key === "R") openReject();
+    else if ((key === "n" || key === "N") && byId("reject-panel") && byId("reject-panel").classList.contains("open")) {
+      byId("reject-note").focus();
+    }
     else if (key >= "1" && key <= "4") handled = rejectWith(key);
     else if (key === "s" || key === "S") click("btn-skip");
     else if (key === "u" || key === "U") click("btn-undo");
