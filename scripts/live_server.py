@@ -1,0 +1,236 @@
+"""A real, throwaway Superalign deployment for tests and benchmarks: a temp database, gunicorn,
+`manage.py worker` processes and seed data, each in its own OS process.
+
+The concurrency, crash and load checks must not share the test runner's in-process database:
+they need separate processes that really race for SQLite's (or PostgreSQL's) locks. Import it
+as `scripts.live_server` (the repository root on sys.path), or run it for seed data:
+
+    python scripts/live_server.py seed-review --experts 50 --items 5000 --overlap 1
+
+prints one JSON object: the project slug, the experts' names and API keys, the item ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() \
+    else sys.executable
+SETTINGS = "scripts.live_settings"
+PASSWORD = "correct-horse-battery-staple"
+
+
+def app_env(workdir: Path, **extra: str) -> dict[str, str]:
+    """Environment for every process of one throwaway deployment rooted at `workdir`.
+
+    DATABASE_URL from the caller's environment wins (PostgreSQL for the load benchmark);
+    otherwise each deployment gets its own SQLite file.
+    """
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "PYTHONPATH": str(REPO),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'db.sqlite3'}",
+        "DATA_DIR": str(workdir / "data"),
+        "DEBUG": "false",
+        # Plain HTTP on 127.0.0.1: cookies must travel without TLS.
+        "SECURE_COOKIES": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "TASKS_BACKEND": "db",
+        # The test runner may have set this for its own in-process server; ours are real.
+        "DJANGO_ALLOW_ASYNC_UNSAFE": "false",
+    })
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    """Run one manage.py command to completion; raise with its output when it fails."""
+    done = subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def migrated_sqlite(env: dict[str, str], cache_dir: Path) -> None:
+    """Create the deployment's SQLite database, migrated, by copying a template migrated once.
+
+    Migrating from scratch costs half a minute on a small machine; a file copy costs nothing.
+    A PostgreSQL DATABASE_URL is simply migrated in place.
+    """
+    url = env["DATABASE_URL"]
+    if not url.startswith("sqlite:///"):
+        manage(env, "migrate", "--noinput")
+        return
+    target = Path(url.removeprefix("sqlite:///"))
+    key = str(cache_dir)
+    if key not in _TEMPLATES:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        template = cache_dir / "template.sqlite3"
+        manage({**env, "DATABASE_URL": f"sqlite:///{template}"}, "migrate", "--noinput")
+        # Fold the WAL into the main file so one file copy carries everything.
+        with sqlite3.connect(template) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATES[key] = template
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATES[key], target)
+
+
+def seed(env: dict[str, str], *args: str) -> dict:
+    """Run this file's seed command in the deployment's environment; return its JSON."""
+    done = subprocess.run([PYTHON, __file__, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"seed {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering")
+        try:
+            requests.get(url, timeout=2, allow_redirects=False)
+            return
+        except requests.RequestException:  # refused while booting, or a slow first answer
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing answered at {url} within {timeout} s")
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 4,
+             log_path: Path | None = None) -> Iterator[str]:
+    """Serve the app with gunicorn on a free local port; yield its base URL ("http://host:port")."""
+    port = free_port()
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [str(Path(PYTHON).parent / "gunicorn"), "annotator.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "5",
+         "--config", str(REPO / "scripts" / "gunicorn_live.py"),
+         "--env", f"DJANGO_SETTINGS_MODULE={env['DJANGO_SETTINGS_MODULE']}"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + "/accounts/login/", process)
+        yield base
+    finally:
+        stop(process)
+        if log_path:
+            log.close()
+
+
+def start_worker(env: dict[str, str], *, log_path: Path, batch: bool = False,
+                 interval: float = 0.1) -> subprocess.Popen:
+    """Start `manage.py worker` (stale-job recovery, then the task queue) in its own session."""
+    args = [PYTHON, "manage.py", "worker", "--interval", str(interval)]
+    if batch:
+        args.append("--batch")
+    log = open(log_path, "a")
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a process we started (and its children) with SIGTERM, then SIGKILL if it hangs."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+
+
+def login_session(base: str, username: str, password: str = PASSWORD) -> requests.Session:
+    """A requests.Session logged in through the real login form (CSRF cookie and all)."""
+    session = requests.Session()
+    page = session.get(f"{base}/accounts/login/", timeout=30)
+    page.raise_for_status()
+    answer = session.post(f"{base}/accounts/login/", timeout=30, allow_redirects=False, data={
+        "username": username, "password": password,
+        "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{base}/accounts/login/"})
+    if answer.status_code != 302 or "sessionid" not in session.cookies:
+        raise RuntimeError(f"login as {username} failed: {answer.status_code}")
+    return session
+
+
+# -- seed data (runs inside the deployment's environment) ----------------------------------------
+
+
+def _seed_review(*, experts: int, items: int, overlap: int, slug: str, tokens: bool) -> dict:
+    """A project with `experts` experts (and API keys) and `items` pending review items."""
+    from django.db import transaction
+
+    from annotator.models import Role
+    from annotator.services.projects import membership_set, project_create, user_ensure
+    from annotator.services.tokens import token_create
+    from tests.factories import make_review_item
+
+    with transaction.atomic():
+        project = project_create(name=f"Live {slug}", slug=slug, reviews_per_item=overlap)
+        names, keys = [], []
+        for number in range(experts):
+            user = user_ensure(username=f"{slug}-expert{number}", password=PASSWORD)
+            membership_set(project=project, user=user, role=Role.EXPERT)
+            names.append(user.username)
+            if tokens:
+                keys.append(token_create(user=user, name="live").key)
+        item_ids = [make_review_item(project, query=f"Attack {n}: how do I pick a lock?").pk
+                    for n in range(items)]
+    return {"slug": slug, "experts": names, "keys": keys, "items": item_ids}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    review = commands.add_parser("seed-review", help="a project with experts and pending items")
+    review.add_argument("--experts", type=int, default=2)
+    review.add_argument("--items", type=int, default=10)
+    review.add_argument("--overlap", type=int, default=1)
+    review.add_argument("--slug", default="live")
+    review.add_argument("--tokens", action="store_true", help="give every expert an API key")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    import django
+
+    django.setup()
+    if args.command == "seed-review":
+        result = _seed_review(experts=args.experts, items=args.items, overlap=args.overlap,
+                              slug=args.slug, tokens=args.tokens)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
