@@ -19,6 +19,7 @@ from annotator.models import (
     AttackQuery, Campaign, Critique, ItemState, JobStatus, Response, ReviewItem, Role,
 )
 from annotator.selectors.campaigns import attack_history, campaign_report
+from annotator.services.review import review_submit
 from annotator.services.campaigns import (
     audit_draw, campaign_cancel, campaign_enqueue_existing, campaign_execute, campaign_launch,
     campaign_resume, item_priority, review_items_create,
@@ -30,10 +31,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def tiny(settings, tiny_dir):
-    """Campaigns answer with the tiny random model, in small batches and short answers."""
+    """Campaigns answer with the tiny random model, in small batches and short answers.
+
+    Most tests use the "rules" critic (the layered critic's detectors and rules, without the LM
+    writer) to stay fast; the end-to-end test runs the default layered critic with its LM.
+    """
     settings.LEARNER_MODEL = str(tiny_dir)
-    settings.CAMPAIGN_BATCH_SIZE = 4
-    settings.CAMPAIGN_MAX_NEW_TOKENS = 16
+    settings.CAMPAIGN_BATCH_SIZE = 2
+    settings.CAMPAIGN_MAX_NEW_TOKENS = 8
+    settings.CAMPAIGN_CRITIC = "rules"
     _loaded.cache_clear()
     yield tiny_dir
     _loaded.cache_clear()
@@ -54,7 +60,7 @@ def run_worker() -> None:
 
 
 def launch(project, admin, **extra) -> Campaign:
-    values = {"strategies": ["direct", "roleplay"], "budget": 6, "seed": 3}
+    values = {"strategies": ["direct", "roleplay"], "budget": 4, "seed": 3}
     values.update(extra)
     return campaign_launch(project=project, user=admin, **values)
 
@@ -68,7 +74,9 @@ def counts(campaign: Campaign) -> dict:
     }
 
 
-def test_it_runs_a_campaign_end_to_end_through_the_worker(project, admin):
+def test_it_runs_a_campaign_end_to_end_through_the_worker(project, admin, settings):
+    settings.CAMPAIGN_CRITIC = "layered"
+    settings.CAMPAIGN_BATCH_SIZE = 4
     campaign = launch(project, admin, samples_per_attack=2)
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.QUEUED and campaign.task_id  # enqueued on commit
@@ -77,8 +85,8 @@ def test_it_runs_a_campaign_end_to_end_through_the_worker(project, admin):
 
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.SUCCEEDED, campaign.error
-    assert counts(campaign) == {"attacks": 6, "responses": 12, "critiques": 12, "items": 12}
-    assert list(campaign.attacks.values_list("seq", flat=True)) == list(range(6))
+    assert counts(campaign) == {"attacks": 4, "responses": 8, "critiques": 8, "items": 8}
+    assert list(campaign.attacks.values_list("seq", flat=True)) == list(range(4))
     assert {a.strategy for a in campaign.attacks.all()} <= {"direct", "roleplay"}
     for stage in ("attack", "respond", "critique", "items"):
         assert campaign.progress[stage]["done"] == campaign.progress[stage]["total"] > 0
@@ -88,8 +96,9 @@ def test_it_runs_a_campaign_end_to_end_through_the_worker(project, admin):
         assert item.priority == pytest.approx(
             (1 - item.critique.confidence) + item.critique.severity / 4)
     report = campaign.report
-    assert report["n_responses"] == 12
-    assert sum(report["verdicts"].values()) == 12
+    assert report["n_responses"] == 8
+    assert sum(report["verdicts"].values()) == 8
+    assert all(c.critic_name == "layered" for c in Critique.objects.all())
     assert set(report["asr"]["by_strategy"]) <= {"direct", "roleplay"}
     assert report["review"]["human_share"] == 1.0
 
@@ -109,7 +118,7 @@ def test_cancelling_a_queued_campaign_stops_it_before_any_work_and_resume_comple
 
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.SUCCEEDED, campaign.error
-    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 6, "items": 6}
+    assert counts(campaign) == {"attacks": 4, "responses": 4, "critiques": 4, "items": 4}
 
 
 def test_a_cancel_during_the_run_stops_between_batches_and_resume_adds_no_duplicates(
@@ -118,14 +127,14 @@ def test_a_cancel_during_the_run_stops_between_batches_and_resume_adds_no_duplic
 
     def click_cancel_after_the_first_batch(stage: str, done: int, total: int) -> None:
         # What an admin's Cancel button does while the learner is answering.
-        if stage == "respond" and done == 4:
+        if stage == "respond" and done == 2:
             campaign_cancel(campaign=Campaign.objects.get(pk=campaign.pk))
 
     campaign_execute(campaign=campaign, on_progress=click_cancel_after_the_first_batch)
 
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.CANCELLED
-    assert counts(campaign) == {"attacks": 6, "responses": 4, "critiques": 0, "items": 0}
+    assert counts(campaign) == {"attacks": 4, "responses": 2, "critiques": 0, "items": 0}
     first = set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True))
 
     campaign_resume(campaign=campaign)
@@ -133,7 +142,7 @@ def test_a_cancel_during_the_run_stops_between_batches_and_resume_adds_no_duplic
 
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.SUCCEEDED, campaign.error
-    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 6, "items": 6}
+    assert counts(campaign) == {"attacks": 4, "responses": 4, "critiques": 4, "items": 4}
     assert first <= set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True))
 
 
@@ -148,7 +157,7 @@ def test_a_crashed_campaign_is_recovered_and_resumed_without_duplicates(project,
     assert campaign.status == JobStatus.FAILED
     assert "ValueError" in campaign.error
     assert campaign.can_resume
-    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 0, "items": 0}
+    assert counts(campaign) == {"attacks": 4, "responses": 4, "critiques": 0, "items": 0}
     responses = set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True))
     attacks = set(AttackQuery.objects.filter(campaign=campaign).values_list("id", flat=True))
 
@@ -166,7 +175,7 @@ def test_a_crashed_campaign_is_recovered_and_resumed_without_duplicates(project,
 
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.SUCCEEDED, campaign.error
-    assert counts(campaign) == {"attacks": 6, "responses": 6, "critiques": 6, "items": 6}
+    assert counts(campaign) == {"attacks": 4, "responses": 4, "critiques": 4, "items": 4}
     assert set(AttackQuery.objects.filter(campaign=campaign).values_list("id", flat=True)) == attacks
     assert set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True)) == responses
     # Running the item stage again finds nothing to do.
@@ -174,11 +183,12 @@ def test_a_crashed_campaign_is_recovered_and_resumed_without_duplicates(project,
     assert review_items_create(project=project, critiques=critiques, seed=campaign.seed) == []
 
 
-def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project, admin):
+def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project, admin, settings):
+    settings.CAMPAIGN_BATCH_SIZE = 4
     project.auto_accept_threshold = 0.0  # every critique is confident enough
     project.audit_rate = 0.3
     project.save()
-    campaign = launch(project, admin, budget=10)
+    campaign = launch(project, admin, budget=8)
     run_worker()
 
     campaign.refresh_from_db()
@@ -186,7 +196,7 @@ def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project,
     items = list(ReviewItem.objects.filter(project=project).select_related("critique__response"))
     audit = [i for i in items if i.is_audit]
     auto = [i for i in items if i.state == ItemState.AUTO_ACCEPTED]
-    assert len(audit) + len(auto) == len(items) == 10
+    assert len(audit) + len(auto) == len(items) == 8
     for item in audit:
         assert item.state == ItemState.PENDING and not item.final_verdict
     for item in auto:
@@ -197,16 +207,20 @@ def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project,
         assert item.final_response == expected
     review = campaign.report["review"]
     assert review["auto_accepted"] == len(auto) and review["audit"] == len(audit)
-    assert review["human_share"] == pytest.approx(len(audit) / 10)
+    assert review["human_share"] == pytest.approx(len(audit) / 8)
 
-    # Experts decide the audit items; the report then shows the audited agreement.
-    for item in audit:
-        ReviewItem.objects.filter(pk=item.pk).update(
-            state=ItemState.DONE, final_verdict=item.critique.verdict, curated_at=timezone.now())
+    # An expert reviews the audit items: approves the first, says the critic is wrong on the
+    # rest; the report then shows the audited agreement.
+    expert = add_member(project, Role.EXPERT)
+    for k, item in enumerate(audit):
+        if k == 0:
+            review_submit(item=item, expert=expert, action="approve")
+        else:
+            review_submit(item=item, expert=expert, action="reject", reason_code="other")
     report = campaign_report(campaign=campaign)
-    if audit:
-        assert report["audit_agreement"]["n"] == len(audit)
-        assert report["audit_agreement"]["accuracy"] == 1.0
+    assert audit, "a 30% audit of 8 items (seed 3) samples some"
+    assert report["audit_agreement"]["n"] == report["agreement"]["n"] == len(audit)
+    assert report["audit_agreement"]["accuracy"] == pytest.approx(1 / len(audit))
 
 
 def test_the_audit_sample_is_fixed_by_the_seed_and_near_the_audit_rate(tiny):
@@ -228,10 +242,11 @@ def test_the_audit_sample_is_fixed_by_the_seed_and_near_the_audit_rate(tiny):
         < 0.25}
     assert audited == expected
     assert 2 <= len(audited) <= 20
-    unsafe = by_critique[confident[0].pk]
-    assert unsafe.state == ItemState.AUTO_ACCEPTED
-    assert unsafe.final_response == confident[0].suggested_revision  # the critic's revision
-    assert unsafe.final_severity == confident[0].severity
+    critique = next(c for c in confident if c.pk not in audited)
+    unsafe = by_critique[critique.pk]
+    assert unsafe.state == ItemState.AUTO_ACCEPTED and unsafe.final_verdict == "unsafe"
+    assert unsafe.final_response == critique.suggested_revision  # the critic's revision
+    assert unsafe.final_severity == critique.severity
 
 
 def test_priority_puts_uncertain_and_severe_items_first():

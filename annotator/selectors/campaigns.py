@@ -149,7 +149,7 @@ def attack_history(*, project: Project, before: Campaign | None = None) -> list[
     several samples keeps its best score. Held-out campaigns are left out, so their attacks stay
     independent of what the attacker learns from.
     """
-    from alignment_core.attacker import Attack, ScoredAttack
+    from alignment_core.attacker.types import Attack, ScoredAttack
 
     campaigns = project.campaigns.filter(held_out=False)
     if before is not None:

@@ -30,7 +30,6 @@ from typing import Callable, Iterable, Sequence
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotator.models import (
@@ -79,9 +78,10 @@ def known_strategies() -> list[str]:
 
 
 def known_categories() -> list[str]:
-    from alignment_core.attacker import categories
+    # The behaviour categories plus "canary": the objectives a string check can verify.
+    from alignment_core.attacker import CANARY_CATEGORY, categories
 
-    return list(categories())
+    return [*categories(), CANARY_CATEGORY]
 
 
 # -- launch, cancel, resume --------------------------------------------------------------------
@@ -352,10 +352,11 @@ class _Runner:
 
         head_data = self.campaign.project.critic_head
         head = LearnedHead.from_dict(head_data) if head_data else None
-        return make_critic(critic_name(), learner=self.learner(), head=head,
-                           max_new_tokens=min(80, max_new_tokens()), batch_size=batch_size()) \
-            if critic_name() == "layered" else make_critic(critic_name(), learner=self.learner(),
-                                                           head=head)
+        options = {"learner": self.learner(), "head": head}
+        if critic_name() == "layered":
+            # The critic's LM writes as much as the learner answered, and in the same batches.
+            options.update(max_new_tokens=min(80, max_new_tokens()), batch_size=batch_size())
+        return make_critic(critic_name(), **options)
 
     # 3. Critiques: responses of the campaign that have none yet, a batch at a time.
     def critique(self) -> None:

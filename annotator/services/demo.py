@@ -59,3 +59,48 @@ def demo_setup(*, credentials: DemoCredentials) -> Project:
     membership_set(project=project, user=admin, role=Role.ADMIN)
     membership_set(project=project, user=expert, role=Role.EXPERT)
     return project
+
+
+# -- the demo's first red-team round ---------------------------------------------------------------
+
+DEMO_CAMPAIGN_NAME = "Demo red-team round"
+# Small enough to finish in about a minute on two CPU cores, varied enough to show the report.
+DEMO_CAMPAIGN_STRATEGIES = ("direct", "roleplay", "hypothetical", "refusal_suppression")
+DEMO_CAMPAIGN_BUDGET = 14
+# Canary hits and other near-certain verdicts are curated without a human (10% still audited).
+DEMO_AUTO_ACCEPT_THRESHOLD = 0.95
+
+
+def demo_campaign(*, on_progress=None):
+    """Run the demo project's first campaign on the real model, in the foreground.
+
+    Idempotent: returns (campaign, False) when the demo project already has a finished campaign.
+    An earlier demo round that was interrupted is resumed from its checkpoints, not restarted.
+    """
+    from annotator.models import Campaign, JobStatus
+    from annotator.services.campaigns import (
+        campaign_execute, campaign_launch, known_strategies,
+    )
+    from annotator.services.jobs import job_prepare_resume
+
+    project = Project.objects.get(slug=DEMO_SLUG)
+    finished = project.campaigns.filter(status=JobStatus.SUCCEEDED).first()
+    if finished is not None:
+        return finished, False
+    campaign = project.campaigns.filter(name=DEMO_CAMPAIGN_NAME).order_by("-created_at").first()
+    if campaign is None:
+        if project.auto_accept_threshold is None:
+            project.auto_accept_threshold = DEMO_AUTO_ACCEPT_THRESHOLD
+            project.save(update_fields=["auto_accept_threshold"])
+        admin = project.memberships.filter(role=Role.ADMIN).select_related("user").first()
+        campaign = campaign_launch(
+            project=project, user=admin.user if admin else None, name=DEMO_CAMPAIGN_NAME,
+            strategies=[s for s in DEMO_CAMPAIGN_STRATEGIES if s in known_strategies()],
+            budget=DEMO_CAMPAIGN_BUDGET, seed=0, enqueue=False)
+    elif campaign.status != JobStatus.QUEUED:
+        # Interrupted earlier (make run starts the worker only after this, so nothing else
+        # is running it): continue from the checkpoints.
+        job_prepare_resume(job=campaign)
+    campaign_execute(campaign=Campaign.objects.get(pk=campaign.pk), on_progress=on_progress)
+    campaign.refresh_from_db()
+    return campaign, True
