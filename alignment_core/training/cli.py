@@ -1,0 +1,139 @@
+"""Train a LoRA adapter from JSONL files, without the web app.
+
+    python -m alignment_core.training --pairs pairs.jsonl --method dpo --out adapters/v2
+    accelerate launch -m alignment_core.training --pairs pairs.jsonl --method dpo --out adapters/v2
+
+Pairs are JSON lines with `prompt`, `chosen` and `rejected`; SFT examples have `prompt` and
+`response` (or `completion`). A prompt is a string or a list of chat messages; a response may also
+be given as a list of messages (TRL's conversational format), of which the last one counts.
+Progress goes to stderr; the last line on stdout is one JSON object with the metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import METHODS, Cancelled, LoraSettings, PreferencePair, SFTExample, StepReport, TrainConfig
+
+
+def _text(value: Any) -> str:
+    """A response given as a string or as chat messages (the last message's content)."""
+    if isinstance(value, list):
+        return str(value[-1]["content"])
+    return str(value)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise SystemExit(f"{path}:{number}: not JSON ({error})") from error
+    return rows
+
+
+def read_pairs(path: Path) -> list[PreferencePair]:
+    return [PreferencePair(prompt=r["prompt"], chosen=_text(r["chosen"]), rejected=_text(r["rejected"]))
+            for r in read_jsonl(path)]
+
+
+def read_sft(path: Path) -> list[SFTExample]:
+    return [SFTExample(prompt=r["prompt"], response=_text(r.get("response", r.get("completion"))))
+            for r in read_jsonl(path)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults, lora = TrainConfig(), LoraSettings()
+    parser = argparse.ArgumentParser(prog="python -m alignment_core.training",
+                                     description="Fine-tune a LoRA adapter with SFT, DPO or SFT then DPO.")
+    parser.add_argument("--pairs", type=Path, help="JSONL preference pairs (prompt, chosen, rejected)")
+    parser.add_argument("--sft", type=Path, help="JSONL SFT examples (prompt, response)")
+    parser.add_argument("--val-pairs", type=Path, help="held-out JSONL preference pairs")
+    parser.add_argument("--val-sft", type=Path, help="held-out JSONL SFT examples")
+    parser.add_argument("--method", choices=METHODS, default=defaults.method)
+    parser.add_argument("--out", type=Path, required=True, help="adapter directory to create")
+    parser.add_argument("--model-dir", help="base model directory (default: the bundled SmolLM2)")
+    parser.add_argument("--checkpoint-dir", type=Path, help="default: OUT with a .checkpoints suffix")
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--lr", type=float, help="one learning rate for every phase")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--max-length", type=int, default=defaults.max_length)
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--beta", type=float, default=defaults.beta)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--lora-r", type=int, default=lora.r)
+    parser.add_argument("--lora-alpha", type=int, default=lora.alpha)
+    parser.add_argument("--lora-dropout", type=float, default=lora.dropout)
+    parser.add_argument("--target-modules", default=",".join(lora.target_modules))
+    parser.add_argument("--device", help="cpu to force the CPU (default: CUDA when present)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    parser.add_argument("--mixed-precision", default=defaults.mixed_precision, choices=["no", "bf16", "fp16"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from ..model_loader import BUNDLED, resolve_model_dir
+    from .trainer import train
+
+    args = build_parser().parse_args(argv)
+    if not args.pairs and not args.sft:
+        raise SystemExit("Give --pairs and/or --sft")
+    model_dir = resolve_model_dir(
+        args.model_dir or os.environ.get("LEARNER_MODEL", BUNDLED),
+        Path(os.environ.get("MODEL_CACHE_DIR", "var/models")),
+        progress=lambda message: print(message, file=sys.stderr),
+    )
+    config = TrainConfig(
+        method=args.method,
+        lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
+                          target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip())),
+        learning_rate=args.lr, epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
+        max_steps=args.max_steps, beta=args.beta, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        device=args.device, mixed_precision=args.mixed_precision, num_threads=args.threads,
+        meta={"source": "cli", "pairs_file": str(args.pairs or ""), "sft_file": str(args.sft or "")},
+    )
+
+    def show(report: StepReport) -> None:
+        extra = "" if report.reward_accuracy is None else (
+            f" acc {report.reward_accuracy:.2f} margin {report.reward_margin:+.3f}")
+        print(f"[{report.phase}] step {report.step}/{report.total_steps} loss {report.loss:.4f}{extra} "
+              f"{report.tokens_per_s:.0f} tok/s eta {report.eta_s:.0f}s", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    try:
+        result = train(
+            config, model_dir,
+            read_pairs(args.pairs) if args.pairs else [],
+            read_sft(args.sft) if args.sft else [],
+            args.out,
+            args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoints"),
+            progress=show,
+            val_pairs=read_pairs(args.val_pairs) if args.val_pairs else [],
+            val_sft=read_sft(args.val_sft) if args.val_sft else [],
+            log=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    except Cancelled as error:
+        raise SystemExit(str(error)) from error
+    seconds = time.perf_counter() - started
+    examples = len(result.history) * config.batch_size  # a short last batch counts as full
+    summary = {
+        "adapter_dir": str(result.adapter_dir),
+        "steps": result.steps,
+        "seconds": round(seconds, 2),
+        # Examples (pairs or SFT examples) per second over the whole run, model loading included.
+        "examples_per_s": round(examples / seconds, 3),
+        "tokens_per_s": round(sum(r.tokens_per_s for r in result.history) / max(len(result.history), 1), 1),
+        **result.metrics,
+    }
+    print(json.dumps(summary))
+    return summary
