@@ -16,7 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from annotator.models import (
     DatasetSnapshot, ItemState, Project, Review, ReviewItem, SnapshotExample,
@@ -109,9 +110,16 @@ def _stream(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]
     per-value converters, which cost more than the query itself at a million rows. The chunked
     cursor is a server-side cursor on PostgreSQL and SQLite's lazy cursor, so memory stays flat.
     """
+    connection = connections[queryset.db]
+    if connection.vendor == "sqlite":
+        # SQLite's driver parses every datetime column into a datetime object (Django's
+        # converter), which costs more than the join; read them as text and format them once.
+        casts = {f"_{name}_text": Cast(name, TextField()) for name in fields
+                 if name.endswith(("curated_at", "created_at"))}
+        queryset = queryset.annotate(**casts)
+        fields = tuple(f"_{name}_text" if f"_{name}_text" in casts else name for name in fields)
     qs = queryset.order_by("id").values_list(*fields)
     sql, params = qs.query.get_compiler(using=qs.db).as_sql()
-    connection = connections[qs.db]
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(CHUNK):
