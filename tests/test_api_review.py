@@ -174,9 +174,10 @@ def test_reviews_list_shows_experts_only_their_own(api, project, django_assert_m
     assert api.get(url, {"action": "bogus"}).status_code == 400
 
 
-def test_schema_documents_the_review_endpoints(api, project):
-    as_user(api, make_user())
-    schema = api.get(reverse("api:schema"), {"format": "json"}).json()
+def test_schema_documents_the_review_endpoints():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
     decide = schema["paths"]["/api/projects/{slug}/review/items/{id}/decide/"]["post"]
     assert decide["operationId"] == "review_decide"
     assert "201" in decide["responses"] and "400" in decide["responses"]

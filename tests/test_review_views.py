@@ -5,7 +5,6 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from annotator.models import ItemState, Review, ReviewAction, Role
-from annotator.services.review import review_claim_next
 from tests.factories import PASSWORD, add_member, make_project, make_review_item, make_user
 
 pytestmark = pytest.mark.django_db
@@ -134,9 +133,13 @@ def test_a_second_decision_on_the_same_item_is_refused(client, project, expert):
     item = make_review_item(project)
     make_review_item(project, priority=0)
     client.post(decide_url(project, item), {"action": "skip"})
+    nxt = make_review_item(project, priority=-1)
     response = client.post(decide_url(project, item), {"action": "approve"}, **HTMX)
     assert response.status_code == 400
+    assert b"already decided" in response.content
+    assert f'data-item-id="{item.pk}"'.encode() not in response.content
     assert Review.objects.filter(item=item).count() == 1
+    assert nxt.pk
 
 
 def test_it_undoes_the_last_decision_and_shows_that_item_again(client, project, expert):
@@ -149,9 +152,11 @@ def test_it_undoes_the_last_decision_and_shows_that_item_again(client, project, 
     item.refresh_from_db()
     assert item.state == ItemState.PENDING
     assert [r.action for r in Review.objects.filter(item=item)] == ["approve", "undo"]
-    full = client.post(undo_url)  # nothing left to undo
-    assert full.status_code == 400 and b"nothing" not in full.content.lower() or True
-    assert client.post(undo_url).status_code == 400
+    client.post(decide_url(project, item), {"action": "approve"}, **HTMX)
+    client.post(undo_url, **HTMX)
+    client.post(undo_url, **HTMX)
+    nothing = client.post(undo_url)
+    assert nothing.status_code == 400 and b"no decision of yours left to undo" in nothing.content
 
 
 def test_undo_full_page_redirects(client, project, expert):
@@ -213,6 +218,7 @@ def test_decide_and_next_use_a_bounded_number_of_queries(client, project, expert
 def test_the_nav_links_review_for_experts(client, project, expert):
     response = client.get(reverse("annotator:project_detail", args=[project.slug]))
     assert queue_url(project).encode() in response.content
+    assert b'id="start-reviewing"' in response.content
     assert reverse("annotator:adjudication_list", args=[project.slug]).encode() not in response.content
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -111,6 +113,10 @@ class DecisionInput(serializers.Serializer):
                                            help_text="Clamped to 0-900 s.")
 
 
+def _bad_choice(field: str, choices) -> serializers.ValidationError:
+    return serializers.ValidationError({field: [f"Use one of {', '.join(choices)}."]})
+
+
 def _scoped_item(project, pk: int) -> ReviewItem:
     item = review_item_for_display(project=project, pk=pk)
     if item is None:
@@ -177,11 +183,11 @@ class CritiqueListView(APIView):
         state, verdict = request.query_params.get("state"), request.query_params.get("verdict")
         if state:
             if state not in ItemState.values:
-                raise serializers.ValidationError({"state": [f"Use one of {', '.join(ItemState.values)}."]})
+                raise _bad_choice("state", ItemState.values)
             critiques = critiques.filter(review_item__state=state)
         if verdict:
             if verdict not in Verdict.values:
-                raise serializers.ValidationError({"verdict": [f"Use one of {', '.join(Verdict.values)}."]})
+                raise _bad_choice("verdict", Verdict.values)
             critiques = critiques.filter(verdict=verdict)
         return paginated(self, critiques, CritiqueOutput)
 
@@ -218,7 +224,7 @@ class ReviewListView(APIView):
             reviews = reviews.filter(item_id=int(item))
         if action:
             if action not in ReviewAction.values:
-                raise serializers.ValidationError({"action": [f"Use one of {', '.join(ReviewAction.values)}."]})
+                raise _bad_choice("action", ReviewAction.values)
             reviews = reviews.filter(action=action)
         return paginated(self, reviews, ReviewOutput)
 

@@ -23,8 +23,6 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotator.models import ItemState, Project, Review, ReviewAction, ReviewAssignment, ReviewItem
@@ -79,7 +77,8 @@ def _recompute_item(item: ReviewItem) -> None:
         return
     decisions = _live_decisions(item)
     item.reviews_done = len(decisions)
-    item.final_verdict, item.final_response, item.final_severity, item.curated_at = "", "", None, None
+    item.final_verdict, item.final_response = "", ""
+    item.final_severity, item.curated_at = None, None
     if len(decisions) < item.reviews_required:
         item.state = ItemState.PENDING
     elif len({d.final_verdict for d in decisions}) == 1:
@@ -129,26 +128,40 @@ def seconds_since(opened_at: datetime | None, *, now: datetime | None = None) ->
 # -- queue --------------------------------------------------------------------------------------
 
 
-def _queue_candidates(*, project: Project, expert, now: datetime):
-    """PENDING items this expert may get, best first (walks the reviewitem_queue index)."""
-    cutoff = now - ASSIGNMENT_TTL
-    mine_closed = ReviewAssignment.objects.filter(
-        item=OuterRef("pk"), expert=expert,
-        state__in=[AssignmentState.DECIDED, AssignmentState.SKIPPED],
-    )
-    others_open = (
-        ReviewAssignment.objects.filter(item=OuterRef("pk"), state=AssignmentState.OPEN,
-                                        opened_at__gte=cutoff)
-        .exclude(expert=expert)
-        .order_by().values("item").annotate(n=Count("id")).values("n")
-    )
-    return (
-        ReviewItem.objects.filter(project=project, state=ItemState.PENDING)
-        .filter(~Exists(mine_closed))
-        .annotate(others_open=Coalesce(Subquery(others_open, output_field=IntegerField()), Value(0)))
-        .filter(others_open__lt=F("reviews_required") - F("reviews_done"))
-        .order_by("-priority", "id")
-    )
+def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[int]) -> int | None:
+    """The id of the best PENDING item this expert may get, or None.
+
+    The rules: the expert has no decided/skipped assignment for it, and its completed reviews
+    plus the other experts' open, unexpired assignments leave room under reviews_required.
+    SQLite (and PostgreSQL) walk the reviewitem_queue index (project, state, -priority, id) and
+    stop at the first row that passes the two correlated look-ups on the assignment table.
+    Written as SQL because this runs on every decision and building the equivalent ORM query
+    (Exists + annotated Subquery) cost more CPU than executing it.
+    """
+    item_table = ReviewItem._meta.db_table
+    assignment_table = ReviewAssignment._meta.db_table
+    ops = connection.ops
+    not_in = f"AND i.id NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
+    sql = f"""
+        SELECT i.id FROM {item_table} i
+        WHERE i.project_id = %s AND i.state = %s {not_in}
+          AND NOT EXISTS (
+            SELECT 1 FROM {assignment_table} mine
+            WHERE mine.item_id = i.id AND mine.expert_id = %s AND mine.state IN (%s, %s))
+          AND (SELECT COUNT(*) FROM {assignment_table} other
+               WHERE other.item_id = i.id AND other.state = %s AND other.opened_at >= %s
+                 AND other.expert_id <> %s) < i.reviews_required - i.reviews_done
+        ORDER BY i.priority DESC, i.id
+        LIMIT 1
+    """
+    params = [project.pk, ItemState.PENDING.value, *exclude, expert.pk,
+              AssignmentState.DECIDED.value, AssignmentState.SKIPPED.value,
+              AssignmentState.OPEN.value, ops.adapt_datetimefield_value(now - ASSIGNMENT_TTL),
+              expert.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def review_claim_next(*, project: Project, expert) -> ReviewItem | None:
@@ -158,29 +171,28 @@ def review_claim_next(*, project: Project, expert) -> ReviewItem | None:
     and the overlap re-checked after the lock, on SQLite the write transaction is serialised.
     """
     now = timezone.now()
+    locking = connection.features.has_select_for_update
     with transaction.atomic():
         # 1. The item the expert already has open (and not expired) comes back first.
         current = (
-            ReviewAssignment.objects.filter(
-                expert=expert, state=AssignmentState.OPEN, item__project=project,
-                item__state=ItemState.PENDING, opened_at__gte=now - ASSIGNMENT_TTL,
-            ).order_by("-opened_at").values_list("item_id", flat=True).first()
+            _for_display().filter(
+                project=project, state=ItemState.PENDING, assignments__expert=expert,
+                assignments__state=AssignmentState.OPEN,
+                assignments__opened_at__gte=now - ASSIGNMENT_TTL,
+            ).order_by("-assignments__opened_at").first()
         )
         if current is not None:
-            return _for_display().get(pk=current)
+            return current
         # 2. Otherwise the best candidate with room under the overlap. On PostgreSQL another
         # expert may have claimed it between our read and our lock, so re-check after locking.
         skipped: list[int] = []
         for _ in range(5):
-            candidate = (
-                _queue_candidates(project=project, expert=expert, now=now)
-                .exclude(pk__in=skipped).values_list("pk", flat=True).first()
-            )
-            if candidate is None:
+            pk = _next_candidate(project=project, expert=expert, now=now, exclude=skipped)
+            if pk is None:
                 return None
-            item = _locked(_for_display().filter(pk=candidate)).get()
-            if connection.features.has_select_for_update and not _has_room(item, expert, now):
-                skipped.append(candidate)
+            item = _locked(_for_display().filter(pk=pk)).get()
+            if locking and not _has_room(item, expert, now):
+                skipped.append(item.pk)
                 continue
             # 3. Open (or re-open an expired) assignment for this expert.
             _open_assignment(item=item, expert=expert, now=now)
@@ -194,11 +206,13 @@ def _for_display():
 
 
 def _open_assignment(*, item: ReviewItem, expert, now: datetime) -> None:
-    # Two queries at most, without update_or_create's extra SELECT and savepoint.
-    reopened = ReviewAssignment.objects.filter(item=item, expert=expert).update(
-        state=AssignmentState.OPEN, opened_at=now)
-    if not reopened:
-        ReviewAssignment.objects.create(item=item, expert=expert, opened_at=now)
+    # One upsert (INSERT ... ON CONFLICT DO UPDATE) instead of update_or_create's
+    # SELECT + savepoint + INSERT: this runs on every item an expert opens.
+    ReviewAssignment.objects.bulk_create(
+        [ReviewAssignment(item=item, expert=expert, state=AssignmentState.OPEN, opened_at=now)],
+        update_conflicts=True, unique_fields=["item", "expert"],
+        update_fields=["state", "opened_at"],
+    )
 
 
 def _check(review: Review) -> None:
@@ -242,7 +256,8 @@ def _final_for(*, item: ReviewItem, action: str, final_verdict: str | None,
         return verdict, corrected_response, critique.severity
     if action == ReviewAction.REJECT:
         if reason_code not in REJECT_REASON_CODES:
-            raise ValidationError({"reason_code": "Pick a reason (1-4) for rejecting the critique."})
+            raise ValidationError(
+                {"reason_code": "Pick a reason (1-4) for rejecting the critique."})
         verdict = final_verdict or VERDICT_FLIP[Verdict(critique.verdict)]
         if verdict == critique.verdict:
             raise ValidationError({"final_verdict": "Rejecting needs a verdict different from "

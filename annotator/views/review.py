@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from annotator.access import ProjectAccess, project_access
-from annotator.models import ItemState, Review, ReviewAction, ReviewItem, Role
+from annotator.models import Review, ReviewAction, ReviewItem, Role
 from annotator.models.campaigns import Verdict
 from annotator.selectors.review import (
     adjudication_decisions, adjudication_queue, project_agreement, review_item_context,
@@ -97,12 +97,15 @@ def review_queue(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.EXPERT)
-    item = review_item_for_display(project=access.project, pk=pk)
+    # Only the scope check here (the service re-reads the item inside its transaction); the
+    # full item is loaded again only to show it with an error.
+    item = ReviewItem.objects.filter(project=access.project, pk=pk).only("id", "state").first()
     if item is None:
         raise Http404("No such item in this project.")
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        return _render_item(request, access, item=item, error=_errors_text(form), status=400)
+        return _render_item(request, access, error=_errors_text(form), status=400,
+                            item=review_item_for_display(project=access.project, pk=pk))
     data = form.cleaned_data
     try:
         review_submit(item=item, expert=request.user, action=data["action"],
@@ -111,7 +114,12 @@ def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
                       reason_code=data["reason_code"], note=data["note"],
                       seconds_spent=form.seconds_spent())
     except ValidationError as error:
-        current = item if item.state == ItemState.PENDING else None
+        # A field error (empty edit, missing reason) keeps the item on screen to fix it; an error
+        # about the item itself (already decided, no longer pending) moves on to the next one.
+        if hasattr(error, "error_dict"):
+            current = review_item_for_display(project=access.project, pk=pk)
+        else:
+            current = _next_item(access, request.user)
         return _render_item(request, access, item=current, error=_errors_text(error), status=400)
     if not request.htmx:
         return redirect("annotator:review_queue", slug=slug)
