@@ -241,6 +241,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One clear name per choice set shared by several endpoints (instead of "Status398Enum").
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "annotator.models.jobs.JobStatus",
+        "LearnerStatusEnum": "annotator.models.learners.LearnerVersion.Status",
+        "VerdictEnum": "annotator.models.campaigns.Verdict",
+        "ItemStateEnum": "annotator.models.reviews.ItemState",
+        "TrainingMethodEnum": "annotator.models.training.TrainingRun.Method",
+    },
 }
 
 # -- security: production-safe unless DEBUG is on ------------------------------------------------
