@@ -118,6 +118,10 @@ def test_it_requires_admin(client, project, role):
     assert create(client, project, user, {"format": "kto"}).status_code == 403
     for name in ("api:export_detail", "api:export_download"):
         assert client.get(reverse(name, args=[project.slug, export.pk]), **headers).status_code == 403
+    assert client.post(reverse("api:export_cancel", args=[project.slug, export.pk]),
+                       **headers).status_code == 403
+    export.refresh_from_db()
+    assert export.status == JobStatus.QUEUED
 
 
 def test_it_hides_other_projects(client, project):
@@ -160,3 +164,16 @@ def test_wrong_methods_are_405(client, project, admin):
                       **headers).status_code == 405
     assert client.post(reverse("api:export_download", args=[project.slug, export.pk]),
                        **headers).status_code == 405
+
+
+@pytest.mark.parametrize("body", [{"format": ["kto"]}, {"format": "kto", "filters": "all"},
+                                  {"format": "kto", "include_provenance": "maybe"}, ["kto"]])
+def test_odd_bodies_are_400_not_500(client, project, admin, body):
+    response = create(client, project, admin, body)
+    assert response.status_code == 400 and response.json()["detail"]
+
+
+def test_a_forged_cursor_is_a_json_404(client, project, admin):
+    response = client.get(reverse("api:export_list", args=[project.slug]), {"cursor": "garbage"},
+                          **bearer(admin))
+    assert response.status_code == 404 and response.json()["detail"] == "Invalid cursor"
