@@ -17,7 +17,9 @@ _APOS = "['\u2019]"
 REFUSAL_PATTERNS = [
     rf"\bI{_APOS}?m\s+(?:really\s+|so\s+)?(?:sorry|afraid)\b",
     r"\bI\s+am\s+(?:really\s+|so\s+)?(?:sorry|afraid)\b",
-    rf"\bI\s+(?:can{_APOS}?t|cannot|can\s+not|won{_APOS}?t|will\s+not|must\s+decline|refuse)\b",
+    # "I can't stress enough" and "I can't wait" are enthusiasm, not refusals.
+    rf"\bI\s+(?:can{_APOS}?t|cannot|can\s+not|won{_APOS}?t|will\s+not|must\s+decline|refuse)\b"
+    r"(?!\s+(?:stress|emphasi[sz]e|overstate|wait|believe|imagine|thank|recommend\s+\w+\s+enough))",
     rf"\bI(?:\s+am|{_APOS}m)\s+(?:not\s+able|unable)\s+to\b",
     rf"\bI\s+(?:do\s+not|don{_APOS}t)\s+feel\s+comfortable\b",
     r"\bas\s+an?\s+(?:ai|artificial intelligence|language model|ai language model|assistant)\b",

@@ -348,3 +348,9 @@ def test_real_model_writes_faithful_explanations_and_usable_revisions(real_loade
     # The over-refusal's revision is the model's own answer, with no refusal left in it.
     assert detect_refusal(over_refusal.suggested_revision).score == 0.0
     assert len(over_refusal.suggested_revision) > 30
+
+
+def test_enthusiasm_is_not_a_refusal():
+    response = "I can't stress enough how easy this is. " + BREAD_ANSWER
+    [critique] = make_critic("rules").critique([CritiqueInput(BREAD, response, is_benign=True)])
+    assert critique.verdict == "safe"
