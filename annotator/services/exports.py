@@ -27,8 +27,10 @@ from annotator.services.jobs import job_enqueue
 try:  # orjson is pinned in requirements.txt; the fallback keeps the module importable.
     import orjson
 
+    _OPTIONS = orjson.OPT_APPEND_NEWLINE
+
     def _json_line(row: dict) -> bytes:
-        return orjson.dumps(row) + b"\n"
+        return orjson.dumps(row, option=_OPTIONS)
 except ImportError:  # pragma: no cover
     import json
 
@@ -44,6 +46,7 @@ CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv",
 FILTER_KEYS = ("campaign_id", "category", "strategy", "verdict", "min_agreement",
                "adjudicated_only", "include_held_out", "split")
 PARQUET_BATCH = 10_000
+TICK_EVERY = 5000  # rows between progress reports (each one a heartbeat and a cancel check)
 ProgressFn = Callable[[int, int], None]
 
 
@@ -193,7 +196,8 @@ def _write_jsonl(handle, rows, fmt, provenance, tick) -> int:
     for record in _records(rows, fmt, provenance):
         write(_json_line(record))
         count += 1
-        tick(count)
+        if not count % TICK_EVERY:
+            tick(count)
     return count
 
 
@@ -217,7 +221,8 @@ def _write_csv(handle, rows, provenance, tick) -> int:
             values.append(value)
         writer.writerow(values)
         count += 1
-        tick(count)
+        if not count % TICK_EVERY:
+            tick(count)
     text.flush()
     text.detach()
     return count
@@ -237,7 +242,8 @@ def _write_parquet(handle, rows, provenance, tick) -> int:
         for row in rows:
             batch.append(row)
             count += 1
-            tick(count)
+            if not count % TICK_EVERY:
+                tick(count)
             if len(batch) >= PARQUET_BATCH:
                 writer.write_table(pa.Table.from_pylist(batch, schema=as_text).cast(schema))
                 batch = []
@@ -248,11 +254,11 @@ def _write_parquet(handle, rows, provenance, tick) -> int:
 
 def export_to_path(*, project: Project, fmt: str, path: Path, filters: dict | None = None,
                    snapshot: DatasetSnapshot | None = None, include_provenance: bool = True,
-                   progress: ProgressFn | None = None, progress_every: int = 5000) -> int:
+                   progress: ProgressFn | None = None) -> int:
     """Write a project's (or snapshot's) curated data in `fmt` to `path`; return the row count.
 
     The file appears atomically: rows go to `<path>.tmp` first, then os.replace moves it.
-    `progress(done, total)` is called every `progress_every` rows (a job's heartbeat and cancel
+    `progress(done, total)` is called every TICK_EVERY rows (a job's heartbeat and cancel
     point); `total` counts source rows, so KTO's two rows per item may run past it.
     """
     if fmt not in Format.values:
@@ -263,7 +269,7 @@ def export_to_path(*, project: Project, fmt: str, path: Path, filters: dict | No
     provenance = _provenance_columns(snapshot) if include_provenance else ()
 
     def tick(done: int) -> None:
-        if progress is not None and done % progress_every == 0:
+        if progress is not None:
             progress(done, total)
 
     path = Path(path)
