@@ -37,12 +37,16 @@ def create(client, project, user, body):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_exports_in_the_background_and_downloads(client, settings, tmp_path):
+def test_it_exports_in_the_background_and_downloads(client, settings, tmp_path, monkeypatch):
     settings.DATA_DIR = tmp_path
+    # Report progress after every row, so the job's heartbeat writes happen mid-export.
+    monkeypatch.setattr("annotator.services.exports.TICK_EVERY", 1)
+    monkeypatch.setattr("annotator.selectors.exports.CHUNK", 2)
     project = make_project("Beta")
-    item = make_review_item(project, state=ItemState.DONE)
-    item.final_verdict, item.final_response = "unsafe", "Ask a locksmith."
-    item.save()
+    for n in range(3):
+        item = make_review_item(project, state=ItemState.DONE, query=f"Lock {n}?")
+        item.final_verdict, item.final_response = "unsafe", "Ask a locksmith."
+        item.save()
     admin = add_member(project, Role.ADMIN)
     headers = bearer(admin)
     response = client.post(reverse("api:export_list", args=[project.slug]),
@@ -55,13 +59,13 @@ def test_it_exports_in_the_background_and_downloads(client, settings, tmp_path):
     call_command("worker", "--batch", "--interval", "0")
 
     status = client.get(reverse("api:export_detail", args=[project.slug, body["id"]]), **headers)
-    assert status.json()["status"] == "succeeded" and status.json()["rows"] == 1
-    assert status.json()["progress"]["write"]["done"] == 1
+    assert status.json()["status"] == "succeeded" and status.json()["rows"] == 3
+    assert status.json()["progress"]["write"]["done"] == 3
     download = client.get(status.json()["download_url"], **headers)
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment;")
-    line = json.loads(b"".join(download.streaming_content))
-    assert line["chosen"] == "Ask a locksmith."
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert [json.loads(line)["prompt"] for line in lines] == ["Lock 0?", "Lock 1?", "Lock 2?"]
     assert list(tmp_path.glob("exports/beta/*.tmp")) == []
 
 

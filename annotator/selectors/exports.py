@@ -1,8 +1,7 @@
 """Reads for exports: the curated rows of a project (or a snapshot), streamed in id order.
 
-Memory stays flat however many rows there are: rows stream as plain tuples from one SQL join
-(a server-side cursor on PostgreSQL), and the reviews of each chunk of rows are fetched with one
-more query. Each row is a dict: prompt, prompt_messages (a chat list or None), chosen, rejected,
+Memory stays flat however many rows there are: rows come as plain tuples from one SQL join, a
+chunk at a time in id order, and the reviews of each chunk are fetched with one more query. Each row is a dict: prompt, prompt_messages (a chat list or None), chosen, rejected,
 plus the provenance columns (see PROVENANCE_COLUMNS).
 """
 
@@ -104,11 +103,13 @@ def snapshot_examples(*, snapshot: DatasetSnapshot, filters: dict,
 
 
 def _stream(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]]:
-    """Yield chunks of raw row tuples from one streaming query.
+    """Yield chunks of raw row tuples (the first field must be "id"), in id order.
 
     The SQL comes from the ORM (so filters and joins stay ORM code), but rows skip Django's
-    per-value converters, which cost more than the query itself at a million rows. The chunked
-    cursor is a server-side cursor on PostgreSQL and SQLite's lazy cursor, so memory stays flat.
+    per-value converters, which cost more than the query itself at a million rows. Each chunk
+    is its own finished query (keyset: id > last, LIMIT n), so no statement stays open between
+    chunks: on SQLite an open read would hold back the job's progress writes (and with them
+    every other writer) until the export ended. Memory holds one chunk.
     """
     connection = connections[queryset.db]
     if connection.vendor == "sqlite":
@@ -118,12 +119,18 @@ def _stream(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]
                  if name.endswith(("curated_at", "created_at"))}
         queryset = queryset.annotate(**casts)
         fields = tuple(f"_{name}_text" if f"_{name}_text" in casts else name for name in fields)
-    qs = queryset.order_by("id").values_list(*fields)
-    sql, params = qs.query.get_compiler(using=qs.db).as_sql()
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while chunk := cursor.fetchmany(CHUNK):
-            yield chunk
+    ordered = queryset.order_by("id").values_list(*fields)
+    last = 0
+    while True:
+        page = ordered.filter(id__gt=last)[:CHUNK]
+        sql, params = page.query.get_compiler(using=queryset.db).as_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            chunk = cursor.fetchall()
+        if not chunk:
+            return
+        last = chunk[-1][0]
+        yield chunk
 
 
 def _iso(value: Any) -> str | None:
