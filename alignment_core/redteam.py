@@ -116,8 +116,26 @@ def print_report(report: dict, width: int, round_index: int) -> None:
     print(f"Attack diversity (mean MiniLM cosine distance): {report['diversity']:.3f}")
 
 
+def check_names(args: argparse.Namespace) -> str | None:
+    """An error message for unknown strategy or category names (before the model loads)."""
+    from alignment_core.attacker import CANARY_CATEGORY, CONVERTERS
+
+    checks = [("strategies", split(args.strategies) or [], set(STRATEGIES)),
+              ("categories", split(args.categories) or [], set(categories()) | {CANARY_CATEGORY}),
+              ("converters", split(args.converters) or [], set(CONVERTERS))]
+    for label, names, known in checks:
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            return f"unknown {label}: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    error = check_names(args)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from alignment_core.critic import make_critic
     from alignment_core.learner import Learner
 
