@@ -210,6 +210,16 @@ def _seed_review(*, experts: int, items: int, overlap: int, slug: str, tokens: b
     return {"slug": slug, "experts": names, "keys": keys, "items": item_ids}
 
 
+def _enqueue(*, task_path: str, count: int, kwargs: dict) -> dict:
+    """Enqueue `count` runs of the task at `task_path`, each with its index as `n`."""
+    import importlib
+
+    module, _, name = task_path.rpartition(".")
+    task = getattr(importlib.import_module(module), name)
+    ids = [str(task.enqueue(n=n, **kwargs).id) for n in range(count)]
+    return {"task_ids": ids}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -219,6 +229,10 @@ def main() -> None:
     review.add_argument("--overlap", type=int, default=1)
     review.add_argument("--slug", default="live")
     review.add_argument("--tokens", action="store_true", help="give every expert an API key")
+    enqueue = commands.add_parser("enqueue", help="enqueue many runs of one task")
+    enqueue.add_argument("--task", required=True, help="dotted path of a @task function")
+    enqueue.add_argument("--count", type=int, default=1)
+    enqueue.add_argument("--kwargs", default="{}", help="JSON keyword arguments for every run")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -229,6 +243,8 @@ def main() -> None:
     if args.command == "seed-review":
         result = _seed_review(experts=args.experts, items=args.items, overlap=args.overlap,
                               slug=args.slug, tokens=args.tokens)
+    elif args.command == "enqueue":
+        result = _enqueue(task_path=args.task, count=args.count, kwargs=json.loads(args.kwargs))
     print(json.dumps(result))
 
 
