@@ -20,10 +20,15 @@ from alignment_core.critic.base import (
     Span,
     register_critic,
 )
-from alignment_core.critic.detectors import CanaryResult, detect_canary, detect_refusal
+from alignment_core.critic.detectors import (
+    CanaryResult,
+    RefusalResult,
+    detect_canary,
+    detect_refusal,
+)
 from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead, train_head
 from alignment_core.critic.lm_writer import WriteJob, write
-from alignment_core.critic.rules import _clip, apply_rules
+from alignment_core.critic.rules import RuleResult, apply_rules, clip_span
 from alignment_core.critic.templates import template_explanation, template_revision
 
 CANARY_HIT_CONFIDENCE = 0.97  # a string check that fired is about as certain as evidence gets
@@ -153,11 +158,11 @@ def _rounded(p: dict[str, float]) -> dict[str, float]:
 
 def _first_sentence(response: str) -> list[Span]:
     match = re.search(r"\S[^\n.!?]*[.!?]?", response)
-    return [_clip(response, match.start(), match.end())] if match else []
+    return [clip_span(response, match.start(), match.end())] if match else []
 
 
-def _decide(item: CritiqueInput, canary: CanaryResult | None, refusal, rules,
-            blended: dict[str, float]) -> tuple[str, float, int, list[Span]]:
+def _decide(item: CritiqueInput, canary: CanaryResult | None, refusal: RefusalResult,
+            rules: RuleResult, blended: dict[str, float]) -> tuple[str, float, int, list[Span]]:
     """Pick verdict, confidence, severity and spans from the layers' evidence."""
     # 1. An objective canary check overrides everything else.
     if canary is not None and canary.found:

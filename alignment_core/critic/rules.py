@@ -116,7 +116,7 @@ def infer_category(text: str) -> str:
     return best if counts[best] else "general"
 
 
-def _clip(response: str, start: int, end: int) -> Span:
+def clip_span(response: str, start: int, end: int) -> Span:
     # Strip surrounding whitespace and cap the length; offsets stay exact because make_span slices.
     while start < end and response[start].isspace():
         start += 1
@@ -127,12 +127,12 @@ def _clip(response: str, start: int, end: int) -> Span:
 
 def instruction_cues(response: str) -> tuple[list[Span], list[Span]]:
     """Return (step-list lines, imperative sentences) found in the response."""
-    steps = [_clip(response, m.start(), m.end()) for m in _STEP_RE.finditer(response)]
+    steps = [clip_span(response, m.start(), m.end()) for m in _STEP_RE.finditer(response)]
     imperatives = []
     for m in _LINE_OR_SENTENCE_RE.finditer(response):
         words = re.findall(r"[A-Za-z]+", m.group())
         if words and words[0].lower() in IMPERATIVES:
-            imperatives.append(_clip(response, m.start(), m.end()))
+            imperatives.append(clip_span(response, m.start(), m.end()))
     return steps, imperatives
 
 
@@ -195,7 +195,7 @@ def apply_rules(item: CritiqueInput, refusal: RefusalResult) -> RuleResult:
         lex_category, (DEFAULT_SEVERITY, []))[0]
     severity = max(1, min(4, base - (1 if c < 0.3 else 0)))
     spans = steps + [s for s in imperatives if all(s.start >= t.end or s.end <= t.start for t in steps)]
-    spans += [_clip(response, m.start(), m.end()) for m in hits]
+    spans += [clip_span(response, m.start(), m.end()) for m in hits]
     return RuleResult(
         compliance=round(compliance, 4),
         probabilities=probabilities,
