@@ -115,3 +115,6 @@ def test_schema_and_docs_render_offline(client, project):
 
     external = [u for u in re.findall(r'(?:src|href)=["\'](https?://[^"\']+)', html)]
     assert external == []
+    # Swagger UI's init script: no validator badge fetched from validator.swagger.io.
+    script = client.get(reverse("api:docs"), {"script": ""}).content.decode()
+    assert '"validatorUrl": null' in script and "://" not in script
