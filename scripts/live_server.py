@@ -210,6 +210,46 @@ def _seed_review(*, experts: int, items: int, overlap: int, slug: str, tokens: b
     return {"slug": slug, "experts": names, "keys": keys, "items": item_ids}
 
 
+def _seed_training(*, slug: str, max_steps: int) -> dict:
+    """A project with curated items, a snapshot and a queued DPO run of `max_steps` steps."""
+    from annotator.services.projects import project_create
+    from annotator.services.snapshots import snapshot_create
+    from annotator.services.training import TrainingSettings, training_launch
+    from tests.training_factories import curate_many
+
+    project = project_create(name=f"Live {slug}", slug=slug)
+    curate_many(project, 6)
+    snapshot = snapshot_create(project=project, name="crash", validation_fraction=0.34)
+    settings = TrainingSettings(method="dpo", lora_r=4, lora_alpha=8, batch_size=1,
+                                max_length=64, epochs=100, max_steps=max_steps,
+                                checkpoint_every=5, eval_budget=0)
+    run = training_launch(project=project, snapshot=snapshot, settings=settings)
+    return {"slug": slug, "run": run.pk, "adapter_dir": str(run.adapter_dir())}
+
+
+def _seed_campaign(*, slug: str, budget: int) -> dict:
+    """A project with a queued campaign of `budget` direct attacks."""
+    from annotator.services.campaigns import campaign_launch
+    from annotator.services.projects import project_create
+
+    project = project_create(name=f"Live {slug}", slug=slug)
+    campaign = campaign_launch(project=project, strategies=["direct"], budget=budget, seed=1)
+    return {"slug": slug, "campaign": campaign.pk}
+
+
+def _resume(*, kind: str, pk: int) -> dict:
+    """Resume a failed job through its service, as the Resume button does."""
+    from annotator.models import Campaign, TrainingRun
+    from annotator.services.campaigns import campaign_resume
+    from annotator.services.training import training_resume
+
+    if kind == "training":
+        job = training_resume(run=TrainingRun.objects.get(pk=pk))
+    else:
+        job = campaign_resume(campaign=Campaign.objects.get(pk=pk))
+    return {"kind": kind, "id": job.pk, "status": job.status}
+
+
 def _enqueue(*, task_path: str, count: int, kwargs: dict) -> dict:
     """Enqueue `count` runs of the task at `task_path`, each with its index as `n`."""
     import importlib
@@ -233,6 +273,15 @@ def main() -> None:
     enqueue.add_argument("--task", required=True, help="dotted path of a @task function")
     enqueue.add_argument("--count", type=int, default=1)
     enqueue.add_argument("--kwargs", default="{}", help="JSON keyword arguments for every run")
+    training = commands.add_parser("seed-training", help="a queued LoRA training run")
+    training.add_argument("--slug", default="train")
+    training.add_argument("--max-steps", type=int, default=100)
+    campaign = commands.add_parser("seed-campaign", help="a queued red-team campaign")
+    campaign.add_argument("--slug", default="redteam")
+    campaign.add_argument("--budget", type=int, default=32)
+    resume = commands.add_parser("resume", help="resume a failed training run or campaign")
+    resume.add_argument("kind", choices=["training", "campaign"])
+    resume.add_argument("id", type=int)
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -243,6 +292,12 @@ def main() -> None:
     if args.command == "seed-review":
         result = _seed_review(experts=args.experts, items=args.items, overlap=args.overlap,
                               slug=args.slug, tokens=args.tokens)
+    elif args.command == "seed-training":
+        result = _seed_training(slug=args.slug, max_steps=args.max_steps)
+    elif args.command == "seed-campaign":
+        result = _seed_campaign(slug=args.slug, budget=args.budget)
+    elif args.command == "resume":
+        result = _resume(kind=args.kind, pk=args.id)
     elif args.command == "enqueue":
         result = _enqueue(task_path=args.task, count=args.count, kwargs=json.loads(args.kwargs))
     print(json.dumps(result))

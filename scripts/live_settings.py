@@ -15,3 +15,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 # Throwaway accounts: a fast hash keeps seeding 50 experts in seconds (PBKDF2 is slow on purpose).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Campaign knobs (services/campaigns.py reads them with defaults), from the environment so a test
+# can run a real campaign on the tiny model in small, quick batches.
+import os as _os
+
+for _name in ("CAMPAIGN_BATCH_SIZE", "CAMPAIGN_MAX_NEW_TOKENS", "CAMPAIGN_CRITIC"):
+    if _name in _os.environ:
+        globals()[_name] = _os.environ[_name]
