@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -257,7 +256,8 @@ def export_to_path(*, project: Project, fmt: str, path: Path, filters: dict | No
                    progress: ProgressFn | None = None) -> int:
     """Write a project's (or snapshot's) curated data in `fmt` to `path`; return the row count.
 
-    The file appears atomically: rows go to `<path>.tmp` first, then os.replace moves it.
+    The file appears atomically: rows go to a hidden `.<name>.tmp` beside it, then os.replace
+    moves it into place.
     `progress(done, total)` is called every TICK_EVERY rows (a job's heartbeat and cancel
     point); `total` counts source rows, so KTO's two rows per item may run past it.
     """
@@ -323,13 +323,3 @@ def export_file_ready(*, export: Export) -> Path | None:
         return None
     path = export.file()
     return path if path.is_file() else None
-
-
-def export_delete_file(*, export: Export) -> None:
-    path = export.file()
-    if path is not None:
-        Path(path).unlink(missing_ok=True)
-
-
-def exports_dir() -> Path:
-    return Path(settings.DATA_DIR) / "exports"
