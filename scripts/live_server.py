@@ -250,6 +250,14 @@ def _resume(*, kind: str, pk: int) -> dict:
     return {"kind": kind, "id": job.pk, "status": job.status}
 
 
+def _count_reviews(*, slug: str) -> dict:
+    """The decisions stored for the project (to compare with what clients were told)."""
+    from annotator.models import Review, ReviewAction
+
+    decisions = Review.objects.filter(item__project__slug=slug).exclude(action=ReviewAction.UNDO)
+    return {"slug": slug, "reviews": decisions.count()}
+
+
 def _enqueue(*, task_path: str, count: int, kwargs: dict) -> dict:
     """Enqueue `count` runs of the task at `task_path`, each with its index as `n`."""
     import importlib
@@ -282,6 +290,8 @@ def main() -> None:
     resume = commands.add_parser("resume", help="resume a failed training run or campaign")
     resume.add_argument("kind", choices=["training", "campaign"])
     resume.add_argument("id", type=int)
+    count = commands.add_parser("count-reviews", help="how many decisions a project has")
+    count.add_argument("--slug", required=True)
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -298,6 +308,8 @@ def main() -> None:
         result = _seed_campaign(slug=args.slug, budget=args.budget)
     elif args.command == "resume":
         result = _resume(kind=args.kind, pk=args.id)
+    elif args.command == "count-reviews":
+        result = _count_reviews(slug=args.slug)
     elif args.command == "enqueue":
         result = _enqueue(task_path=args.task, count=args.count, kwargs=json.loads(args.kwargs))
     print(json.dumps(result))
