@@ -18,6 +18,7 @@ plain DPO, and the SFT-trained model for SFT then DPO, as in the DPO paper's rec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -70,9 +71,13 @@ def _local_indices(order: list[int], step: int, batch_size: int, rank: int, worl
     return local or global_batch[:1]
 
 
+Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
 @torch.inference_mode()
 def _score_pairs(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, batch_size: int,
-                 device: torch.device, should_cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+                 device: torch.device, should_cancel: Callable[[], bool] | None = None,
+                 autocast: Autocast = contextlib.nullcontext) -> torch.Tensor:
     """Summed response log-probs of every pair, as an (n, 2) tensor of (chosen, rejected)."""
     out = []
     for start in range(0, len(pairs), batch_size):
@@ -80,7 +85,9 @@ def _score_pairs(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, 
             raise Cancelled("Cancelled while scoring the reference")
         chunk = pairs[start : start + batch_size]
         batch = collate_pairs(chunk, pad_id)
-        logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device)).float().cpu()
+        # The same precision as the training steps, so that at step 1 policy == reference exactly.
+        with autocast():
+            logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device)).float().cpu()
         out.append(torch.stack(logps.split(len(chunk)), dim=1))
     # Leave inference mode: a clone is an ordinary tensor that may meet autograd later.
     return torch.cat(out).clone() if out else torch.zeros((0, 2))
@@ -88,26 +95,28 @@ def _score_pairs(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, 
 
 def _reference_logps(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, batch_size: int,
                      device: torch.device, with_adapter: bool,
-                     should_cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+                     should_cancel: Callable[[], bool] | None = None,
+                     autocast: Autocast = contextlib.nullcontext) -> torch.Tensor:
     """Score pairs with the reference: the base model (adapter disabled) or the current model."""
     scorer.eval()
     try:
         if with_adapter:
-            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel)
+            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel, autocast)
         with scorer.model.disable_adapter():
-            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel)
+            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel, autocast)
     finally:
         scorer.train()
 
 
 @torch.inference_mode()
 def _sft_val_loss(scorer: ResponseScorer, examples: list[EncodedExample], pad_id: int,
-                  batch_size: int, device: torch.device) -> float:
+                  batch_size: int, device: torch.device, autocast: Autocast = contextlib.nullcontext) -> float:
     scorer.eval()
     total, tokens = 0.0, 0
     for start in range(0, len(examples), batch_size):
         batch = collate_sft(examples[start : start + batch_size], pad_id)
-        logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device))
+        with autocast():
+            logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device))
         total -= float(logps.sum())
         tokens += int(batch.response_mask[:, 1:].sum())
     scorer.train()
@@ -115,8 +124,10 @@ def _sft_val_loss(scorer: ResponseScorer, examples: list[EncodedExample], pad_id
 
 
 def _dpo_val_metrics(scorer: ResponseScorer, pairs: list[EncodedPair], reference: torch.Tensor,
-                     pad_id: int, batch_size: int, device: torch.device, beta: float) -> dict[str, float]:
-    policy = _reference_logps(scorer, pairs, pad_id, batch_size, device, with_adapter=True)
+                     pad_id: int, batch_size: int, device: torch.device, beta: float,
+                     autocast: Autocast = contextlib.nullcontext) -> dict[str, float]:
+    policy = _reference_logps(scorer, pairs, pad_id, batch_size, device, with_adapter=True,
+                              autocast=autocast)
     loss, chosen, rejected = dpo_loss(policy[:, 0], policy[:, 1], reference[:, 0], reference[:, 1], beta)
     return {
         "val_dpo_loss": float(loss),
@@ -255,9 +266,10 @@ def train(
                     with_adapter = phase_index > 0  # after SFT the reference is the SFT model
                     reference = {
                         "train": _reference_logps(core, encoded_pairs, pad_id, config.batch_size, device,
-                                                  with_adapter, should_cancel),
+                                                  with_adapter, should_cancel, accelerator.autocast),
                         "val": _reference_logps(core, encoded_val_pairs, pad_id, config.batch_size, device,
-                                                with_adapter) if encoded_val_pairs else None,
+                                                with_adapter, autocast=accelerator.autocast)
+                        if encoded_val_pairs else None,
                     }
             if resuming_here:
                 optimizer.load_state_dict(resume["optimizer"])
@@ -365,14 +377,15 @@ def train(
             metrics["train_reward_accuracy"] = dpo_history[-1].reward_accuracy
             metrics["train_reward_margin"] = dpo_history[-1].reward_margin
         if encoded_val_sft:
-            metrics["val_loss"] = _sft_val_loss(core, encoded_val_sft, pad_id, config.batch_size, device)
+            metrics["val_loss"] = _sft_val_loss(core, encoded_val_sft, pad_id, config.batch_size, device,
+                                                accelerator.autocast)
         if encoded_val_pairs:
             val_reference = reference["val"]
             if val_reference is None:  # SFT only: compare with the base model
                 val_reference = _reference_logps(core, encoded_val_pairs, pad_id, config.batch_size,
-                                                 device, with_adapter=False)
+                                                 device, with_adapter=False, autocast=accelerator.autocast)
             metrics.update(_dpo_val_metrics(core, encoded_val_pairs, val_reference, pad_id,
-                                            config.batch_size, device, config.beta))
+                                            config.batch_size, device, config.beta, accelerator.autocast))
             metrics.setdefault("val_loss", metrics["val_dpo_loss"])
         say("Finished: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
