@@ -35,7 +35,7 @@ class GenerationConfig:
     min_new_tokens: int = 0  # benchmarks set this to max_new_tokens so every row is equally long
 
 
-class _CancelCheck:
+class _CancelCheck:  # duck-typed transformers StoppingCriteria
     """A stopping criterion that polls `should_cancel` at most every `interval` seconds.
 
     Checking only between batches would leave a cancel waiting for a whole batch (tens of seconds
@@ -101,8 +101,6 @@ class Learner:
         `progress(done, total)` is called after each batch. `should_cancel()` is checked before
         each batch (and, throttled, during one); when it returns true, `Cancelled` is raised.
         """
-        import torch
-
         config = config or GenerationConfig()
         total = len(prompts)
         if total == 0:
