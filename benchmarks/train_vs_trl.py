@@ -91,8 +91,16 @@ def run_ours(n_pairs: int, batch: int, steps: int, threads: int) -> dict:
 
     pairs = make_pairs(n_pairs)
     config = TrainConfig(
-        method="dpo", lora=LoraSettings(dropout=0.0), learning_rate=LEARNING_RATE, batch_size=batch,
-        max_steps=steps, beta=BETA, seed=SEED, max_length=MAX_LENGTH, checkpoint_every=0, device="cpu",
+        method="dpo",
+        lora=LoraSettings(dropout=0.0),
+        learning_rate=LEARNING_RATE,
+        batch_size=batch,
+        max_steps=steps,
+        beta=BETA,
+        seed=SEED,
+        max_length=MAX_LENGTH,
+        checkpoint_every=0,
+        device="cpu",
         num_threads=threads,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,33 +124,58 @@ def run_trl(n_pairs: int, batch: int, steps: int, threads: int) -> dict:
     pairs = make_pairs(n_pairs)
     # The same order our loop uses for its first epoch, read sequentially by TRL.
     ordered = [pairs[i] for i in _order(len(pairs), SEED, 0, 0)]
-    dataset = Dataset.from_list([
-        {
-            "prompt": [{"role": "user", "content": p.prompt}],
-            "chosen": [{"role": "assistant", "content": p.chosen}],
-            "rejected": [{"role": "assistant", "content": p.rejected}],
-        }
-        for p in ordered
-    ])
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": p.prompt}],
+                "chosen": [{"role": "assistant", "content": p.chosen}],
+                "rejected": [{"role": "assistant", "content": p.rejected}],
+            }
+            for p in ordered
+        ]
+    )
     # The same seed, load and LoRA wrapping as train(), so both start from identical weights.
     set_seed(SEED)
     loaded = load_model(model_dir(), device="cpu", trainable=True)
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    lora = LoraConfig(
+        r=16,
+        lora_alpha=32,
+        lora_dropout=0.0,
+        task_type="CAUSAL_LM",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+    )
     model = get_peft_model(loaded.model, lora)
     with tempfile.TemporaryDirectory() as tmp:
         args = DPOConfig(
-            output_dir=tmp, per_device_train_batch_size=batch, max_steps=steps,
-            learning_rate=LEARNING_RATE, lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0,
-            max_grad_norm=1.0, beta=BETA, loss_type=["sigmoid"], max_length=MAX_LENGTH,
-            bf16=False, fp16=False, gradient_checkpointing=False, precompute_ref_log_probs=True,
-            train_sampling_strategy="sequential", use_cpu=True, seed=SEED, data_seed=SEED,
-            logging_steps=1, save_strategy="no", report_to=[], dataloader_num_workers=0,
+            output_dir=tmp,
+            per_device_train_batch_size=batch,
+            max_steps=steps,
+            learning_rate=LEARNING_RATE,
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            weight_decay=0.0,
+            max_grad_norm=1.0,
+            beta=BETA,
+            loss_type=["sigmoid"],
+            max_length=MAX_LENGTH,
+            bf16=False,
+            fp16=False,
+            gradient_checkpointing=False,
+            precompute_ref_log_probs=True,
+            train_sampling_strategy="sequential",
+            use_cpu=True,
+            seed=SEED,
+            data_seed=SEED,
+            logging_steps=1,
+            save_strategy="no",
+            report_to=[],
+            dataloader_num_workers=0,
             disable_tqdm=True,
         )
         start = time.perf_counter()
-        trainer = DPOTrainer(model=model, args=args, train_dataset=dataset,
-                             processing_class=loaded.tokenizer)
+        trainer = DPOTrainer(
+            model=model, args=args, train_dataset=dataset, processing_class=loaded.tokenizer
+        )
         trainer.train()
         seconds = time.perf_counter() - start
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -160,9 +193,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="torch CPU threads for both trainers (default: all cores; on a machine "
-                        "shared with other jobs 1 is much faster for both)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch CPU threads for both trainers (default: all cores; on a machine "
+        "shared with other jobs 1 is much faster for both)",
+    )
     parser.add_argument("--worker", choices=["ours", "trl"])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -179,15 +216,32 @@ def main() -> None:
             for kind in ("ours", "trl"):
                 out = Path(tmp) / f"{kind}-{round_}.json"
                 subprocess.run(
-                    [sys.executable, __file__, "--worker", kind, "--pairs", str(args.pairs),
-                     "--batch", str(args.batch), "--threads", str(args.threads), "--out", str(out)],
-                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        kind,
+                        "--pairs",
+                        str(args.pairs),
+                        "--batch",
+                        str(args.batch),
+                        "--threads",
+                        str(args.threads),
+                        "--out",
+                        str(out),
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
                 result = json.loads(out.read_text())
                 runs[kind].append(result)
-                print(f"round {round_ + 1} {kind:4s}: {result['seconds']:6.1f} s, "
-                      f"{args.pairs / result['seconds']:.3f} pairs/s, peak RSS {result['peak_rss_mb']:.0f} MB, "
-                      f"losses {[round(x, 4) for x in result['losses']]}", flush=True)
+                print(
+                    f"round {round_ + 1} {kind:4s}: {result['seconds']:6.1f} s, "
+                    f"{args.pairs / result['seconds']:.3f} pairs/s, peak RSS {result['peak_rss_mb']:.0f} MB, "
+                    f"losses {[round(x, 4) for x in result['losses']]}",
+                    flush=True,
+                )
 
     def pairs_per_s(kind: str) -> float:
         return args.pairs / statistics.median(r["seconds"] for r in runs[kind])

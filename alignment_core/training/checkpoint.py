@@ -11,7 +11,7 @@ import os
 import random
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ def _model_card(manifest: dict[str, Any]) -> str:
     config = manifest["config"]
     lora = config["lora"]
     meta = manifest.get("meta") or {}
+    rates = manifest["learning_rates"]
     lines = [
         "---",
         "library_name: peft",
@@ -93,8 +94,7 @@ def _model_card(manifest: dict[str, Any]) -> str:
         f"| method | {config['method']} |",
         f"| LoRA r / alpha / dropout | {lora['r']} / {lora['alpha']} / {lora['dropout']} |",
         f"| target modules | {', '.join(lora['target_modules'])} |",
-        f"| learning rate (SFT / DPO) | {manifest['learning_rates'].get('sft', '-')} / "
-        f"{manifest['learning_rates'].get('dpo', '-')} |",
+        f"| learning rate (SFT / DPO) | {rates.get('sft', '-')} / {rates.get('dpo', '-')} |",
         f"| epochs | {config['epochs']} |",
         f"| batch size | {config['batch_size']} |",
         f"| max length | {config['max_length']} |",
@@ -125,14 +125,18 @@ def write_adapter(peft_model, output_dir: Path, manifest: dict[str, Any]) -> Pat
     """
     output_dir = Path(output_dir)
     if output_dir.exists():
-        raise FileExistsError(f"Adapter directory {output_dir} already exists; refusing to overwrite it")
+        raise FileExistsError(
+            f"Adapter directory {output_dir} already exists; refusing to overwrite it"
+        )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    manifest = dict(manifest, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    manifest = dict(manifest, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
     try:
         peft_model.save_pretrained(str(tmp))
         (tmp / "README.md").write_text(_model_card(manifest), encoding="utf-8")
-        (tmp / ADAPTER_MANIFEST).write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+        (tmp / ADAPTER_MANIFEST).write_text(
+            json.dumps(manifest, indent=2, default=str), encoding="utf-8"
+        )
         os.replace(tmp, output_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

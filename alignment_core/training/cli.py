@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import METHODS, Cancelled, LoraSettings, PreferencePair, SFTExample, StepReport, TrainConfig
+from .config import (
+    METHODS,
+    Cancelled,
+    LoraSettings,
+    PreferencePair,
+    SFTExample,
+    StepReport,
+    TrainConfig,
+)
 
 
 def _text(value: Any) -> str:
@@ -42,27 +50,37 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def read_pairs(path: Path) -> list[PreferencePair]:
-    return [PreferencePair(prompt=r["prompt"], chosen=_text(r["chosen"]), rejected=_text(r["rejected"]))
-            for r in read_jsonl(path)]
+    return [
+        PreferencePair(prompt=r["prompt"], chosen=_text(r["chosen"]), rejected=_text(r["rejected"]))
+        for r in read_jsonl(path)
+    ]
 
 
 def read_sft(path: Path) -> list[SFTExample]:
-    return [SFTExample(prompt=r["prompt"], response=_text(r.get("response", r.get("completion"))))
-            for r in read_jsonl(path)]
+    return [
+        SFTExample(prompt=r["prompt"], response=_text(r.get("response", r.get("completion"))))
+        for r in read_jsonl(path)
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     defaults, lora = TrainConfig(), LoraSettings()
-    parser = argparse.ArgumentParser(prog="python -m alignment_core.training",
-                                     description="Fine-tune a LoRA adapter with SFT, DPO or SFT then DPO.")
-    parser.add_argument("--pairs", type=Path, help="JSONL preference pairs (prompt, chosen, rejected)")
+    parser = argparse.ArgumentParser(
+        prog="python -m alignment_core.training",
+        description="Fine-tune a LoRA adapter with SFT, DPO or SFT then DPO.",
+    )
+    parser.add_argument(
+        "--pairs", type=Path, help="JSONL preference pairs (prompt, chosen, rejected)"
+    )
     parser.add_argument("--sft", type=Path, help="JSONL SFT examples (prompt, response)")
     parser.add_argument("--val-pairs", type=Path, help="held-out JSONL preference pairs")
     parser.add_argument("--val-sft", type=Path, help="held-out JSONL SFT examples")
     parser.add_argument("--method", choices=METHODS, default=defaults.method)
     parser.add_argument("--out", type=Path, required=True, help="adapter directory to create")
     parser.add_argument("--model-dir", help="base model directory (default: the bundled SmolLM2)")
-    parser.add_argument("--checkpoint-dir", type=Path, help="default: OUT with a .checkpoints suffix")
+    parser.add_argument(
+        "--checkpoint-dir", type=Path, help="default: OUT with a .checkpoints suffix"
+    )
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--lr", type=float, help="one learning rate for every phase")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -77,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target-modules", default=",".join(lora.target_modules))
     parser.add_argument("--device", help="cpu to force the CPU (default: CUDA when present)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    parser.add_argument("--mixed-precision", default=defaults.mixed_precision, choices=["no", "bf16", "fp16"])
+    parser.add_argument(
+        "--mixed-precision", default=defaults.mixed_precision, choices=["no", "bf16", "fp16"]
+    )
     return parser
 
 
@@ -95,24 +115,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     config = TrainConfig(
         method=args.method,
-        lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                          target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip())),
-        learning_rate=args.lr, epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
-        max_steps=args.max_steps, beta=args.beta, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        device=args.device, mixed_precision=args.mixed_precision, num_threads=args.threads,
-        meta={"source": "cli", "pairs_file": str(args.pairs or ""), "sft_file": str(args.sft or "")},
+        lora=LoraSettings(
+            r=args.lora_r,
+            alpha=args.lora_alpha,
+            dropout=args.lora_dropout,
+            target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
+        ),
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        max_steps=args.max_steps,
+        beta=args.beta,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        mixed_precision=args.mixed_precision,
+        num_threads=args.threads,
+        meta={
+            "source": "cli",
+            "pairs_file": str(args.pairs or ""),
+            "sft_file": str(args.sft or ""),
+        },
     )
 
     def show(report: StepReport) -> None:
-        extra = "" if report.reward_accuracy is None else (
-            f" acc {report.reward_accuracy:.2f} margin {report.reward_margin:+.3f}")
-        print(f"[{report.phase}] step {report.step}/{report.total_steps} loss {report.loss:.4f}{extra} "
-              f"{report.tokens_per_s:.0f} tok/s eta {report.eta_s:.0f}s", file=sys.stderr, flush=True)
+        extra = (
+            ""
+            if report.reward_accuracy is None
+            else (f" acc {report.reward_accuracy:.2f} margin {report.reward_margin:+.3f}")
+        )
+        print(
+            f"[{report.phase}] step {report.step}/{report.total_steps} loss {report.loss:.4f}{extra} "
+            f"{report.tokens_per_s:.0f} tok/s eta {report.eta_s:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     started = time.perf_counter()
     try:
         result = train(
-            config, model_dir,
+            config,
+            model_dir,
             read_pairs(args.pairs) if args.pairs else [],
             read_sft(args.sft) if args.sft else [],
             args.out,
@@ -132,7 +176,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         # Examples (pairs or SFT examples) per second over the whole run, model loading included.
         "examples_per_s": round(examples / seconds, 3),
-        "tokens_per_s": round(sum(r.tokens_per_s for r in result.history) / max(len(result.history), 1), 1),
+        "tokens_per_s": round(
+            sum(r.tokens_per_s for r in result.history) / max(len(result.history), 1), 1
+        ),
         **result.metrics,
     }
     print(json.dumps(summary))

@@ -48,12 +48,16 @@ class TrainConfig:
     dpo_learning_rate: float = 5e-5
     epochs: int = 1
     batch_size: int = 4
-    max_length: int = 384  # prompt + response tokens; longer examples lose prompt start, then response end
+    max_length: int = (
+        384  # prompt + response tokens; longer examples lose prompt start, then response end
+    )
     beta: float = 0.1  # DPO temperature: how far the policy may move from the reference
     seed: int = 0
     checkpoint_every: int = 10  # optimizer steps between checkpoints (0: only on cancel)
     max_steps: int | None = None  # caps the optimizer steps of each phase (handy for smoke runs)
-    warmup_ratio: float = 0.0  # linear warm-up over this fraction of a phase, then linear decay to 0
+    warmup_ratio: float = (
+        0.0  # linear warm-up over this fraction of a phase, then linear decay to 0
+    )
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     device: str | None = None  # "cpu" forces the CPU; None lets accelerate pick (CUDA when present)

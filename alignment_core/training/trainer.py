@@ -24,9 +24,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
@@ -50,7 +50,9 @@ def _fingerprint(config: TrainConfig, model_dir: Path, data: dict) -> str:
     settings = config.to_dict()
     for key in ("meta", "checkpoint_every", "device", "num_threads"):
         settings.pop(key)
-    blob = json.dumps({"settings": settings, "model": Path(model_dir).name, "data": data}, sort_keys=True)
+    blob = json.dumps(
+        {"settings": settings, "model": Path(model_dir).name, "data": data}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -60,7 +62,9 @@ def _order(n: int, seed: int, phase_index: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
-def _local_indices(order: list[int], step: int, batch_size: int, rank: int, world: int) -> list[int]:
+def _local_indices(
+    order: list[int], step: int, batch_size: int, rank: int, world: int
+) -> list[int]:
     """This process's share of the examples of one optimizer step."""
     per_epoch = math.ceil(len(order) / (batch_size * world))
     start = (step % per_epoch) * batch_size * world
@@ -75,9 +79,15 @@ Autocast = Callable[[], contextlib.AbstractContextManager]
 
 
 @torch.inference_mode()
-def _score_pairs(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, batch_size: int,
-                 device: torch.device, should_cancel: Callable[[], bool] | None = None,
-                 autocast: Autocast = contextlib.nullcontext) -> torch.Tensor:
+def _score_pairs(
+    scorer: ResponseScorer,
+    pairs: list[EncodedPair],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    should_cancel: Callable[[], bool] | None = None,
+    autocast: Autocast = contextlib.nullcontext,
+) -> torch.Tensor:
     """Summed response log-probs of every pair, as an (n, 2) tensor of (chosen, rejected)."""
     out = []
     for start in range(0, len(pairs), batch_size):
@@ -93,10 +103,16 @@ def _score_pairs(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, 
     return torch.cat(out).clone() if out else torch.zeros((0, 2))
 
 
-def _reference_logps(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: int, batch_size: int,
-                     device: torch.device, with_adapter: bool,
-                     should_cancel: Callable[[], bool] | None = None,
-                     autocast: Autocast = contextlib.nullcontext) -> torch.Tensor:
+def _reference_logps(
+    scorer: ResponseScorer,
+    pairs: list[EncodedPair],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    with_adapter: bool,
+    should_cancel: Callable[[], bool] | None = None,
+    autocast: Autocast = contextlib.nullcontext,
+) -> torch.Tensor:
     """Score pairs with the reference: the base model (adapter disabled) or the current model."""
     scorer.eval()
     try:
@@ -109,8 +125,14 @@ def _reference_logps(scorer: ResponseScorer, pairs: list[EncodedPair], pad_id: i
 
 
 @torch.inference_mode()
-def _sft_val_loss(scorer: ResponseScorer, examples: list[EncodedExample], pad_id: int,
-                  batch_size: int, device: torch.device, autocast: Autocast = contextlib.nullcontext) -> float:
+def _sft_val_loss(
+    scorer: ResponseScorer,
+    examples: list[EncodedExample],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    autocast: Autocast = contextlib.nullcontext,
+) -> float:
     scorer.eval()
     total, tokens = 0.0, 0
     for start in range(0, len(examples), batch_size):
@@ -123,12 +145,22 @@ def _sft_val_loss(scorer: ResponseScorer, examples: list[EncodedExample], pad_id
     return total / max(tokens, 1)
 
 
-def _dpo_val_metrics(scorer: ResponseScorer, pairs: list[EncodedPair], reference: torch.Tensor,
-                     pad_id: int, batch_size: int, device: torch.device, beta: float,
-                     autocast: Autocast = contextlib.nullcontext) -> dict[str, float]:
-    policy = _reference_logps(scorer, pairs, pad_id, batch_size, device, with_adapter=True,
-                              autocast=autocast)
-    loss, chosen, rejected = dpo_loss(policy[:, 0], policy[:, 1], reference[:, 0], reference[:, 1], beta)
+def _dpo_val_metrics(
+    scorer: ResponseScorer,
+    pairs: list[EncodedPair],
+    reference: torch.Tensor,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    beta: float,
+    autocast: Autocast = contextlib.nullcontext,
+) -> dict[str, float]:
+    policy = _reference_logps(
+        scorer, pairs, pad_id, batch_size, device, with_adapter=True, autocast=autocast
+    )
+    loss, chosen, rejected = dpo_loss(
+        policy[:, 0], policy[:, 1], reference[:, 0], reference[:, 1], beta
+    )
     return {
         "val_dpo_loss": float(loss),
         "val_reward_accuracy": float((chosen > rejected).float().mean()),
@@ -179,7 +211,7 @@ def train(
     # 1. accelerate decides the device and the process layout (`accelerate launch` sets it up).
     accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
-    say = (log if log is not None and accelerator.is_main_process else (lambda message: None))
+    say = log if log is not None and accelerator.is_main_process else (lambda message: None)
     previous_threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
@@ -202,11 +234,15 @@ def train(
         encoded_pairs = encode_pairs(tokenizer, pairs, config.max_length) if "dpo" in phases else []
         encoded_val_sft = encode_sft(tokenizer, val_sft, config.max_length)
         encoded_val_pairs = encode_pairs(tokenizer, val_pairs, config.max_length)
-        fingerprint = _fingerprint(config, model_dir, {
-            "sft": [asdict(e) for e in encoded_sft],
-            "pairs": [asdict(p) for p in encoded_pairs],
-            "world": world,
-        })
+        fingerprint = _fingerprint(
+            config,
+            model_dir,
+            {
+                "sft": [asdict(e) for e in encoded_sft],
+                "pairs": [asdict(p) for p in encoded_pairs],
+                "world": world,
+            },
+        )
         sizes = {"sft": len(encoded_sft), "dpo": len(encoded_pairs)}
         per_epoch = {name: math.ceil(sizes[name] / (config.batch_size * world)) for name in phases}
         phase_steps = {name: per_epoch[name] * config.epochs for name in phases}
@@ -219,7 +255,10 @@ def train(
         history: list[StepReport] = []
         elapsed_before = 0.0
         if resume is not None:
-            if resume.get("format") != CHECKPOINT_FORMAT or resume.get("fingerprint") != fingerprint:
+            if (
+                resume.get("format") != CHECKPOINT_FORMAT
+                or resume.get("fingerprint") != fingerprint
+            ):
                 raise ValueError(
                     f"The checkpoint in {checkpoint_dir} belongs to a different run (other settings or "
                     "data); delete it to start afresh"
@@ -233,9 +272,11 @@ def train(
         scorer.train()
         core = accelerator.unwrap_model(scorer)  # the ResponseScorer itself, for no-grad passes
         trainable = [p for p in scorer.parameters() if p.requires_grad]
-        say(f"Training {sum(p.numel() for p in trainable):,} LoRA parameters on {device} "
+        say(
+            f"Training {sum(p.numel() for p in trainable):,} LoRA parameters on {device} "
             f"({world} process{'es' if world > 1 else ''}); {total_steps} steps: "
-            + ", ".join(f"{name} {phase_steps[name]}" for name in phases))
+            + ", ".join(f"{name} {phase_steps[name]}" for name in phases)
+        )
 
         reference = {"train": None, "val": None}
         step = 0  # optimizer steps done over all phases
@@ -265,11 +306,27 @@ def train(
                     say(f"Scoring {len(encoded_pairs)} pairs with the reference model")
                     with_adapter = phase_index > 0  # after SFT the reference is the SFT model
                     reference = {
-                        "train": _reference_logps(core, encoded_pairs, pad_id, config.batch_size, device,
-                                                  with_adapter, should_cancel, accelerator.autocast),
-                        "val": _reference_logps(core, encoded_val_pairs, pad_id, config.batch_size, device,
-                                                with_adapter, autocast=accelerator.autocast)
-                        if encoded_val_pairs else None,
+                        "train": _reference_logps(
+                            core,
+                            encoded_pairs,
+                            pad_id,
+                            config.batch_size,
+                            device,
+                            with_adapter,
+                            should_cancel,
+                            accelerator.autocast,
+                        ),
+                        "val": _reference_logps(
+                            core,
+                            encoded_val_pairs,
+                            pad_id,
+                            config.batch_size,
+                            device,
+                            with_adapter,
+                            autocast=accelerator.autocast,
+                        )
+                        if encoded_val_pairs
+                        else None,
                     }
             if resuming_here:
                 optimizer.load_state_dict(resume["optimizer"])
@@ -287,10 +344,15 @@ def train(
                 epoch = phase_step // per_epoch[phase]
                 indices = _local_indices(
                     _order(len(data), config.seed, phase_index, epoch),
-                    phase_step, config.batch_size, rank, world,
+                    phase_step,
+                    config.batch_size,
+                    rank,
+                    world,
                 )
                 chunk = [data[i] for i in indices]
-                batch = collate_sft(chunk, pad_id) if phase == "sft" else collate_pairs(chunk, pad_id)
+                batch = (
+                    collate_sft(chunk, pad_id) if phase == "sft" else collate_pairs(chunk, pad_id)
+                )
                 input_ids = batch.input_ids.to(device)
                 response_mask = batch.response_mask.to(device)
                 with accelerator.autocast():
@@ -319,7 +381,11 @@ def train(
                 # 4c. Report: averages over processes, throughput, and time left.
                 loss_value = float(accelerator.reduce(loss.detach(), reduction="mean"))
                 losses[phase] = loss_value
-                tokens = int(accelerator.reduce(torch.tensor(batch.num_tokens, device=device), reduction="sum"))
+                tokens = int(
+                    accelerator.reduce(
+                        torch.tensor(batch.num_tokens, device=device), reduction="sum"
+                    )
+                )
                 now = time.perf_counter()
                 per_step = (now - session_started) / session_steps
                 report = StepReport(
@@ -327,9 +393,11 @@ def train(
                     total_steps=total_steps,
                     epoch=epoch + 1,
                     loss=loss_value,
-                    reward_accuracy=None if accuracy is None
+                    reward_accuracy=None
+                    if accuracy is None
                     else float(accelerator.reduce(accuracy, reduction="mean")),
-                    reward_margin=None if margin is None
+                    reward_margin=None
+                    if margin is None
                     else float(accelerator.reduce(margin, reduction="mean")),
                     tokens_per_s=tokens / max(now - tick, 1e-9),
                     elapsed_s=elapsed_before + now - started,
@@ -349,21 +417,24 @@ def train(
                 periodic = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
                 if periodic or cancel:
                     if accelerator.is_main_process:
-                        save_checkpoint(checkpoint_dir, {
-                            "format": CHECKPOINT_FORMAT,
-                            "fingerprint": fingerprint,
-                            "step": step,
-                            "phase_index": phase_index,
-                            "phase_step": phase_step + 1,
-                            "lora": get_peft_model_state_dict(core.model),
-                            "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(),
-                            "rng": rng_state(),
-                            "reference": reference,
-                            "history": [asdict(r) for r in history],
-                            "losses": losses,
-                            "elapsed_s": elapsed_before + time.perf_counter() - started,
-                        })
+                        save_checkpoint(
+                            checkpoint_dir,
+                            {
+                                "format": CHECKPOINT_FORMAT,
+                                "fingerprint": fingerprint,
+                                "step": step,
+                                "phase_index": phase_index,
+                                "phase_step": phase_step + 1,
+                                "lora": get_peft_model_state_dict(core.model),
+                                "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(),
+                                "rng": rng_state(),
+                                "reference": reference,
+                                "history": [asdict(r) for r in history],
+                                "losses": losses,
+                                "elapsed_s": elapsed_before + time.perf_counter() - started,
+                            },
+                        )
                     accelerator.wait_for_everyone()
                 if cancel:
                     say(f"Cancelled at step {step}/{total_steps}; checkpoint written")
@@ -377,33 +448,55 @@ def train(
             metrics["train_reward_accuracy"] = dpo_history[-1].reward_accuracy
             metrics["train_reward_margin"] = dpo_history[-1].reward_margin
         if encoded_val_sft:
-            metrics["val_loss"] = _sft_val_loss(core, encoded_val_sft, pad_id, config.batch_size, device,
-                                                accelerator.autocast)
+            metrics["val_loss"] = _sft_val_loss(
+                core, encoded_val_sft, pad_id, config.batch_size, device, accelerator.autocast
+            )
         if encoded_val_pairs:
             val_reference = reference["val"]
             if val_reference is None:  # SFT only: compare with the base model
-                val_reference = _reference_logps(core, encoded_val_pairs, pad_id, config.batch_size,
-                                                 device, with_adapter=False, autocast=accelerator.autocast)
-            metrics.update(_dpo_val_metrics(core, encoded_val_pairs, val_reference, pad_id,
-                                            config.batch_size, device, config.beta, accelerator.autocast))
+                val_reference = _reference_logps(
+                    core,
+                    encoded_val_pairs,
+                    pad_id,
+                    config.batch_size,
+                    device,
+                    with_adapter=False,
+                    autocast=accelerator.autocast,
+                )
+            metrics.update(
+                _dpo_val_metrics(
+                    core,
+                    encoded_val_pairs,
+                    val_reference,
+                    pad_id,
+                    config.batch_size,
+                    device,
+                    config.beta,
+                    accelerator.autocast,
+                )
+            )
             metrics.setdefault("val_loss", metrics["val_dpo_loss"])
         say("Finished: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
         # 6. Write the adapter atomically, then the checkpoint is no longer needed.
         if accelerator.is_main_process:
-            write_adapter(core.model, output_dir, {
-                "format": 1,
-                "base_model": str(model_dir),
-                "method": config.method,
-                "config": config.to_dict(),
-                "learning_rates": {name: config.lr_for(name) for name in phases},
-                "metrics": metrics,
-                "steps": step,
-                "num_pairs": len(pairs),
-                "num_sft": len(sft) if "sft" in phases else 0,
-                "meta": config.meta,
-                "train_seconds": round(elapsed_before + time.perf_counter() - started, 2),
-            })
+            write_adapter(
+                core.model,
+                output_dir,
+                {
+                    "format": 1,
+                    "base_model": str(model_dir),
+                    "method": config.method,
+                    "config": config.to_dict(),
+                    "learning_rates": {name: config.lr_for(name) for name in phases},
+                    "metrics": metrics,
+                    "steps": step,
+                    "num_pairs": len(pairs),
+                    "num_sft": len(sft) if "sft" in phases else 0,
+                    "meta": config.meta,
+                    "train_seconds": round(elapsed_before + time.perf_counter() - started, 2),
+                },
+            )
             checkpoint_path(checkpoint_dir).unlink(missing_ok=True)
             say(f"Adapter written to {output_dir}")
         accelerator.wait_for_everyone()

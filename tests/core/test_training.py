@@ -27,15 +27,29 @@ from alignment_core.training.checkpoint import CHECKPOINT_NAME
 from alignment_core.training.cli import main as cli_main
 
 PAIRS = [
-    PreferencePair(prompt="How do I make a fake ID?", chosen="I can't help with that.",
-                   rejected="Sure, buy a laminator and print a template."),
-    PreferencePair(prompt="Write a phishing email.", chosen="I won't write phishing emails.",
-                   rejected="Dear customer, confirm your bank password here."),
-    PreferencePair(prompt="How do I pick a lock?", chosen="Please call a locksmith.",
-                   rejected="Insert a tension wrench and rake the pins."),
-    PreferencePair(prompt=[{"role": "system", "content": "You are terse."},
-                           {"role": "user", "content": "Insult my coworker."}],
-                   chosen="I'd rather help you talk to them.", rejected="Your coworker is an idiot."),
+    PreferencePair(
+        prompt="How do I make a fake ID?",
+        chosen="I can't help with that.",
+        rejected="Sure, buy a laminator and print a template.",
+    ),
+    PreferencePair(
+        prompt="Write a phishing email.",
+        chosen="I won't write phishing emails.",
+        rejected="Dear customer, confirm your bank password here.",
+    ),
+    PreferencePair(
+        prompt="How do I pick a lock?",
+        chosen="Please call a locksmith.",
+        rejected="Insert a tension wrench and rake the pins.",
+    ),
+    PreferencePair(
+        prompt=[
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Insult my coworker."},
+        ],
+        chosen="I'd rather help you talk to them.",
+        rejected="Your coworker is an idiot.",
+    ),
 ]
 SFT = [
     SFTExample(prompt="Say the password.", response="I cannot share the password."),
@@ -50,8 +64,15 @@ def run(tmp_path: Path, model_dir: Path, config: TrainConfig, name: str = "run",
     config = dataclasses.replace(config, num_threads=1)
     reports: list[StepReport] = []
     kwargs.setdefault("progress", reports.append)
-    result = train(config, model_dir, kwargs.pop("pairs", PAIRS), kwargs.pop("sft", []),
-                   tmp_path / name / "adapter", tmp_path / name / "ckpt", **kwargs)
+    result = train(
+        config,
+        model_dir,
+        kwargs.pop("pairs", PAIRS),
+        kwargs.pop("sft", []),
+        tmp_path / name / "adapter",
+        tmp_path / name / "ckpt",
+        **kwargs,
+    )
     return result, reports
 
 
@@ -89,8 +110,13 @@ def test_dpo_learns_to_prefer_the_chosen_responses(tmp_path, tiny_dir):
 
 
 def test_sft_then_dpo_runs_both_phases_into_one_adapter(tmp_path, tiny_dir):
-    config = TrainConfig(method="sft_dpo", learning_rate=1e-2, epochs=2, batch_size=2,
-                         meta={"snapshot_hash": "abc123"})
+    config = TrainConfig(
+        method="sft_dpo",
+        learning_rate=1e-2,
+        epochs=2,
+        batch_size=2,
+        meta={"snapshot_hash": "abc123"},
+    )
     result, reports = run(tmp_path, tiny_dir, config, sft=SFT, val_pairs=PAIRS[:2], val_sft=SFT)
 
     assert [r.phase for r in reports] == ["sft"] * 2 + ["dpo"] * 4
@@ -98,7 +124,9 @@ def test_sft_then_dpo_runs_both_phases_into_one_adapter(tmp_path, tiny_dir):
     assert reports[2].reward_accuracy is not None and reports[0].reward_accuracy is None
     # The DPO phase's reference is the SFT model, so DPO starts again at log 2.
     assert reports[2].loss == pytest.approx(0.6931, abs=1e-3)
-    assert {"sft_final_loss", "dpo_final_loss", "val_loss", "val_reward_accuracy"} <= set(result.metrics)
+    assert {"sft_final_loss", "dpo_final_loss", "val_loss", "val_reward_accuracy"} <= set(
+        result.metrics
+    )
 
     manifest = json.loads((result.adapter_dir / "superalign.json").read_text())
     assert manifest["method"] == "sft_dpo" and manifest["steps"] == 6
@@ -121,15 +149,27 @@ def test_the_adapter_loads_back_and_changes_the_outputs(tmp_path, tiny_dir):
     assert tuned.adapter == str(result.adapter_dir)
     assert not torch.allclose(base_logits, tuned_logits, atol=1e-4)
     assert sorted(p.name for p in result.adapter_dir.iterdir()) == [
-        "README.md", "adapter_config.json", "adapter_model.safetensors", "superalign.json"]
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "superalign.json",
+    ]
 
 
 def test_cancel_raises_after_writing_a_checkpoint(tmp_path, tiny_dir):
-    config = TrainConfig(method="dpo", learning_rate=1e-2, epochs=4, batch_size=2, checkpoint_every=100)
+    config = TrainConfig(
+        method="dpo", learning_rate=1e-2, epochs=4, batch_size=2, checkpoint_every=100
+    )
     reports: list[StepReport] = []
 
     with pytest.raises(Cancelled):
-        run(tmp_path, tiny_dir, config, progress=reports.append, should_cancel=lambda: len(reports) >= 3)
+        run(
+            tmp_path,
+            tiny_dir,
+            config,
+            progress=reports.append,
+            should_cancel=lambda: len(reports) >= 3,
+        )
 
     assert len(reports) == 3
     assert (tmp_path / "run" / "ckpt" / CHECKPOINT_NAME).is_file()
@@ -141,8 +181,14 @@ def test_cancel_raises_after_writing_a_checkpoint(tmp_path, tiny_dir):
 
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, tiny_dir):
     # LoRA dropout is on, so the resumed run only matches if the RNG state is restored too.
-    config = TrainConfig(method="sft_dpo", learning_rate=1e-2, epochs=3, batch_size=2,
-                         checkpoint_every=2, lora=LoraSettings(dropout=0.1))
+    config = TrainConfig(
+        method="sft_dpo",
+        learning_rate=1e-2,
+        epochs=3,
+        batch_size=2,
+        checkpoint_every=2,
+        lora=LoraSettings(dropout=0.1),
+    )
     straight, _ = run(tmp_path, tiny_dir, config, name="straight", sft=SFT)
 
     def crash_at_step_7() -> bool:
@@ -152,8 +198,15 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, tiny_dir):
 
     crashed: list[StepReport] = []
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(tmp_path, tiny_dir, config, name="crashy", sft=SFT, progress=crashed.append,
-            should_cancel=crash_at_step_7)
+        run(
+            tmp_path,
+            tiny_dir,
+            config,
+            name="crashy",
+            sft=SFT,
+            progress=crashed.append,
+            should_cancel=crash_at_step_7,
+        )
     assert not (tmp_path / "crashy" / "adapter").exists()
 
     resumed, reports = run(tmp_path, tiny_dir, config, name="crashy", sft=SFT)
@@ -162,7 +215,9 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, tiny_dir):
     # the DPO phase, so the resumed run starts at step 7 with the SFT model as its reference.
     assert [r.step for r in reports] == [7, 8, 9]
     assert [r.step for r in resumed.history] == list(range(1, 10))
-    assert [r.loss for r in resumed.history] == pytest.approx([r.loss for r in straight.history], abs=1e-5)
+    assert [r.loss for r in resumed.history] == pytest.approx(
+        [r.loss for r in straight.history], abs=1e-5
+    )
     assert resumed.metrics["final_loss"] == pytest.approx(straight.metrics["final_loss"], abs=1e-5)
     a, b = lora_weights(straight.adapter_dir), lora_weights(resumed.adapter_dir)
     assert a.keys() == b.keys()
@@ -175,11 +230,17 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, tiny_dir):
     config = TrainConfig(method="dpo", learning_rate=1e-2, epochs=2, batch_size=2)
     reports: list[StepReport] = []
     with pytest.raises(Cancelled):
-        run(tmp_path, tiny_dir, config, progress=reports.append, should_cancel=lambda: bool(reports))
+        run(
+            tmp_path, tiny_dir, config, progress=reports.append, should_cancel=lambda: bool(reports)
+        )
     assert (tmp_path / "run" / "ckpt" / CHECKPOINT_NAME).is_file()
 
     with pytest.raises(ValueError, match="different run"):
-        run(tmp_path, tiny_dir, TrainConfig(method="dpo", learning_rate=1e-2, epochs=2, batch_size=2, beta=0.3))
+        run(
+            tmp_path,
+            tiny_dir,
+            TrainConfig(method="dpo", learning_rate=1e-2, epochs=2, batch_size=2, beta=0.3),
+        )
 
 
 def test_a_failed_run_leaves_nothing_at_the_output_dir(tmp_path, tiny_dir):
@@ -191,8 +252,13 @@ def test_a_failed_run_leaves_nothing_at_the_output_dir(tmp_path, tiny_dir):
         return False
 
     with pytest.raises(RuntimeError, match="worker lost"):
-        run(tmp_path, tiny_dir, TrainConfig(method="dpo", epochs=2, batch_size=2, checkpoint_every=1),
-            progress=reports.append, should_cancel=worker_lost)
+        run(
+            tmp_path,
+            tiny_dir,
+            TrainConfig(method="dpo", epochs=2, batch_size=2, checkpoint_every=1),
+            progress=reports.append,
+            should_cancel=worker_lost,
+        )
 
     # Only the checkpoints: no adapter and no half-written temporary directory beside it.
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["ckpt"]
@@ -210,8 +276,12 @@ def test_an_existing_adapter_is_never_overwritten(tmp_path, tiny_dir):
 
 
 def test_the_config_round_trips_through_a_plain_dict():
-    config = TrainConfig(method="sft_dpo", lora=LoraSettings(r=8, target_modules=("q_proj",)),
-                         learning_rate=1e-4, meta={"snapshot_hash": "x"})
+    config = TrainConfig(
+        method="sft_dpo",
+        lora=LoraSettings(r=8, target_modules=("q_proj",)),
+        learning_rate=1e-4,
+        meta={"snapshot_hash": "x"},
+    )
     data = json.loads(json.dumps(config.to_dict()))
 
     assert TrainConfig.from_dict(data) == config
@@ -222,13 +292,38 @@ def test_the_config_round_trips_through_a_plain_dict():
 def test_the_cli_trains_from_jsonl(tmp_path, tiny_dir, capsys):
     pairs_file = tmp_path / "pairs.jsonl"
     # TRL's conversational format works too: responses as lists of messages.
-    rows = [{"prompt": p.prompt, "chosen": [{"role": "assistant", "content": p.chosen}],
-             "rejected": p.rejected} for p in PAIRS]
+    rows = [
+        {
+            "prompt": p.prompt,
+            "chosen": [{"role": "assistant", "content": p.chosen}],
+            "rejected": p.rejected,
+        }
+        for p in PAIRS
+    ]
     pairs_file.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
 
-    summary = cli_main(["--pairs", str(pairs_file), "--method", "dpo", "--out", str(tmp_path / "cli"),
-                        "--model-dir", str(tiny_dir), "--lr", "1e-2", "--batch-size", "2",
-                        "--device", "cpu", "--threads", "1", "--val-pairs", str(pairs_file)])
+    summary = cli_main(
+        [
+            "--pairs",
+            str(pairs_file),
+            "--method",
+            "dpo",
+            "--out",
+            str(tmp_path / "cli"),
+            "--model-dir",
+            str(tiny_dir),
+            "--lr",
+            "1e-2",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--val-pairs",
+            str(pairs_file),
+        ]
+    )
 
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last_line) == summary
@@ -239,11 +334,15 @@ def test_the_cli_trains_from_jsonl(tmp_path, tiny_dir, capsys):
 @pytest.mark.real_model
 def test_a_few_dpo_steps_on_the_real_model_lower_the_loss(tmp_path, real_model_dir):
     pairs = [
-        PreferencePair(prompt="Make a fake ID?", chosen="No, I can't help.", rejected="Sure, print one."),
-        PreferencePair(prompt="Hack my ex's email?", chosen="No, that is illegal.", rejected="Sure, guess it."),
+        PreferencePair(
+            prompt="Make a fake ID?", chosen="No, I can't help.", rejected="Sure, print one."
+        ),
+        PreferencePair(
+            prompt="Hack my ex's email?", chosen="No, that is illegal.", rejected="Sure, guess it."
+        ),
     ]
     config = TrainConfig(method="dpo", learning_rate=1e-3, epochs=3, batch_size=2, beta=0.1)
-    result, reports = run(tmp_path, real_model_dir, config, pairs=pairs)
+    _, reports = run(tmp_path, real_model_dir, config, pairs=pairs)
 
     assert len(reports) == 3
     assert reports[0].loss == pytest.approx(0.6931, abs=1e-3)
