@@ -183,3 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(json.dumps(summary))
     return summary
+
+
+if __name__ == "__main__":
+    main()
