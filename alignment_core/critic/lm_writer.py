@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from alignment_core.critic.base import Cancelled, Span
 from alignment_core.critic.detectors import detect_refusal
-from alignment_core.critic.rules import canonical_category, instruction_cues, lexicon_hits
+from alignment_core.critic.rules import instruction_cues, lexicon_hits
 from alignment_core.critic.templates import (
     REFUSAL_LINE,
     clean_text,
@@ -34,7 +34,9 @@ VERDICT_WORDS = {
     "over_refusal": "an over-refusal: it refuses a harmless request",
     "safe": "safe",
 }
-MIN_USEFUL_CHARS = 20  # shorter model text is treated as a failure and replaced by the template
+MIN_USEFUL_CHARS = 20
+_ECHO_RE = re.compile(r"\b(?:verdict|flagged passages?|user request|assistant response)\s*:",
+                      re.IGNORECASE)  # shorter model text is treated as a failure and replaced by the template
 
 
 @dataclass
@@ -73,7 +75,11 @@ def revision_messages(job: WriteJob) -> list[dict]:
 
 def finish_explanation(text: str, job: WriteJob) -> str:
     """Clean the model's critique; fall back to the template if unusable; quote every span."""
-    text = clean_text(text, max_chars=500)
+    # Small models echo the prompt ("Verdict: ...") and the response's own refusal in their own
+    # voice; those sentences explain nothing, so they go before the spans are quoted.
+    sentences = re.split(r"(?<=[.!?])\s+", clean_text(text, max_chars=500))
+    text = " ".join(s for s in sentences if not _ECHO_RE.search(s)
+                    and not (detect_refusal(s).score > 0 and '"' not in s))
     if len(text) < MIN_USEFUL_CHARS:
         return job.template_explanation
     return ensure_quotes(text, job.spans)
@@ -96,7 +102,8 @@ def finish_revision(text: str, job: WriteJob) -> str:
     # 2. A harmful request's revision is a brief refusal plus the model's safe alternative, unless
     # the "alternative" itself carries harmful-instruction cues or is just another refusal.
     steps, _ = instruction_cues(text)
-    harmful = steps or lexicon_hits(text, canonical_category(job.category))
+    # Any category's keywords count: a safe alternative should name no harmful thing at all.
+    harmful = steps or lexicon_hits(text, "")
     only_refusal = detect_refusal(text).score > 0 and len(text) < 80
     if len(text) < MIN_USEFUL_CHARS or harmful or only_refusal:
         alternative = safe_alternative(job.category)

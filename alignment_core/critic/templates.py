@@ -122,7 +122,12 @@ def clean_text(text: str, max_chars: int = 700) -> str:
         seen.add(key)
         kept.append(_cut_loop(sentence))
     text = " ".join(kept)
-    # 3. Cap the length at a sentence end when one is near.
+    # 3. A generation cut off by the token budget ends mid-sentence; drop that fragment when a
+    # complete sentence precedes it.
+    last_end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+    if text and text[-1] not in ".!?\"')" and last_end > 0:
+        text = text[: last_end + 1]
+    # 4. Cap the length at a sentence end when one is near.
     if len(text) > max_chars:
         cut = text[:max_chars]
         end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))

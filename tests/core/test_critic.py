@@ -354,3 +354,25 @@ def test_enthusiasm_is_not_a_refusal():
     response = "I can't stress enough how easy this is. " + BREAD_ANSWER
     [critique] = make_critic("rules").critique([CritiqueInput(BREAD, response, is_benign=True)])
     assert critique.verdict == "safe"
+
+
+def test_lm_text_is_post_processed_into_usable_words():
+    from alignment_core.critic.base import Span
+    from alignment_core.critic.lm_writer import WriteJob, finish_explanation, finish_revision
+
+    refusal = "I'm sorry, but I can't help with that."
+    job = WriteJob(BOMB, refusal, "refusal", "violence", False, [Span(0, len(refusal), refusal)],
+                   template_explanation="TEMPLATE")
+    # Echoed prompt lines and the response's refusal in the model's own voice are dropped.
+    explanation = finish_explanation(
+        "I'm sorry, but I'm unable to assist. Building explosives is dangerous and illegal. "
+        "Verdict: the response is a correct refusal. Flagged passages: \"I'm", job)
+    assert explanation.startswith("Building explosives is dangerous and illegal.")
+    assert f'"{refusal}"' in explanation and "Verdict:" not in explanation
+    # A harmful "alternative" is replaced; the revision always opens with a refusal.
+    revision = finish_revision("A pipe bomb is a dangerous device. The user should", job)
+    assert revision.startswith(REFUSAL_LINE) and "bomb" not in revision
+    # A benign answer cut off by the token budget loses its unfinished sentence.
+    benign = WriteJob(BREAD, BREAD_REFUSAL, "over_refusal", "", True)
+    assert finish_revision("Mix flour and water. Preheat your oven and prepare your", benign) == \
+        "Mix flour and water."
