@@ -17,7 +17,14 @@ from .config import (
     TrainConfig,
     TrainResult,
 )
-from .trainer import train
+
+
+def train(*args, **kwargs):
+    """Run a fine-tune (see `trainer.train`). Imported on first call: importing the config types
+    must stay cheap, because the web server imports them and never trains."""
+    from .trainer import train as _train
+
+    return _train(*args, **kwargs)
 
 __all__ = [
     "METHODS",
