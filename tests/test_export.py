@@ -2,6 +2,7 @@
 
 import csv
 import json
+from datetime import datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -82,7 +83,8 @@ def test_trl_preference_has_only_differing_pairs_with_provenance(project, items,
     assert first["expert_ids"][0] == pseudonym(expert.pk)
     assert first["agreement"] == 1.0 and first["campaign"] == "Round 1"
     assert first["critic"] == "layered" and first["learner_version"] == "base"
-    assert first["curated_at"] is None or "T" in first["curated_at"]
+    created = datetime.fromisoformat(first["created_at"])
+    assert created == items["fixed"].created_at and created.utcoffset() == timedelta(0)
     assert records[1]["category"] == "fraud" and records[1]["strategy"] == "roleplay"
     # Pseudonyms only: no username anywhere in the file.
     assert "alice-the-expert" not in path.read_text()
@@ -134,6 +136,7 @@ def test_csv_and_parquet(project, items, tmp_path):
     assert table.num_rows == 2
     assert table.column("prompt").to_pylist() == ["Pick a lock?", "Make a fake ID?"]
     assert str(table.schema.field("curated_at").type).startswith("timestamp")
+    assert table.column("created_at").to_pylist()[0] == items["fixed"].created_at
     assert table.column("agreement").to_pylist() == [1.0, 1.0]
 
 

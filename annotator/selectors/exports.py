@@ -15,8 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import F, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import F, Func, Q, QuerySet, TextField
 
 from annotator.models import (
     DatasetSnapshot, ItemState, Project, Review, ReviewItem, SnapshotExample,
@@ -102,6 +101,14 @@ def snapshot_examples(*, snapshot: DatasetSnapshot, filters: dict,
     return examples
 
 
+class _IsoText(Func):
+    """SQLite: a stored UTC timestamp ("2026-01-02 03:04:05.678901") as ISO 8601 text with its
+    offset; NULL stays NULL."""
+
+    template = "(REPLACE(%(expressions)s, ' ', 'T') || '+00:00')"
+    output_field = TextField()
+
+
 def _stream(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]]:
     """Yield chunks of raw row tuples (the first field must be "id"), in id order.
 
@@ -114,8 +121,8 @@ def _stream(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]
     connection = connections[queryset.db]
     if connection.vendor == "sqlite":
         # SQLite's driver parses every datetime column into a datetime object (Django's
-        # converter), which costs more than the join; read them as text and format them once.
-        casts = {f"_{name}_text": Cast(name, TextField()) for name in fields
+        # converter), which costs more than the join: have SQLite write the ISO 8601 text.
+        casts = {f"_{name}_text": _IsoText(name) for name in fields
                  if name.endswith(("curated_at", "created_at"))}
         queryset = queryset.annotate(**casts)
         fields = tuple(f"_{name}_text" if f"_{name}_text" in casts else name for name in fields)
@@ -134,12 +141,10 @@ def _stream(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]
 
 
 def _iso(value: Any) -> str | None:
-    """A database timestamp as ISO 8601 in UTC. Django stores UTC; SQLite hands back naive
-    datetimes (or text), PostgreSQL aware ones."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.replace(" ", "T") + ("" if "+" in value[10:] else "+00:00")
+    """A database timestamp as ISO 8601 in UTC (Django stores UTC). On SQLite the query already
+    wrote the text; other databases hand back datetimes, aware or naive."""
+    if value is None or isinstance(value, str):
+        return value
     return value.isoformat() if value.tzinfo is not None else value.isoformat() + "+00:00"
 
 
@@ -191,6 +196,7 @@ _NO_REVIEWS = ([], [], None)  # shared; rows are only read, never changed
 
 def item_rows(*, items: QuerySet[ReviewItem], min_agreement: float | None = None) -> Iterator[dict]:
     """Stream rows for curated items (id order), with provenance; flat memory."""
+    text_times = connections[items.db].vendor == "sqlite"  # see _stream
     for chunk in _stream(items, _ITEM_FIELDS):
         summaries = _review_summaries([row[0] for row in chunk],
                                       {row[0]: row[2] for row in chunk})
@@ -206,7 +212,8 @@ def item_rows(*, items: QuerySet[ReviewItem], min_agreement: float | None = None
                 "critic": critic, "learner_version": learner or "", "campaign": campaign or "",
                 "strategy": strategy, "category": category, "verdict": verdict,
                 "agreement": agreement, "adjudicated": bool(adjudicated),
-                "curated_at": _iso(curated_at), "created_at": _iso(created_at),
+                "curated_at": curated_at if text_times else _iso(curated_at),
+                "created_at": created_at if text_times else _iso(created_at),
                 "prompt_messages": chat_prompt(text, system_prompt, _json(turns))
                 if (system_prompt or turns) else None,
             }
