@@ -41,15 +41,34 @@ def job_row(db: Path, table: str, pk: int) -> dict:
     return {"status": status, "progress": json.loads(progress or "{}"), "error": error}
 
 
-def run_worker_batch(deployment: dict, name: str) -> str:
-    """One `manage.py worker --batch`: recover dead jobs, run the queue empty, exit."""
-    log = deployment["dir"] / f"{name}.log"
-    done = subprocess.run([PYTHON, "manage.py", "worker", "--batch", "--interval", "0"],
-                          cwd=REPO, env=deployment["env"], capture_output=True, text=True,
-                          timeout=600)
-    log.write_text(done.stdout + done.stderr)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
+def recover_and_resume(deployment: dict, kind: str, table: str, pk: int, check_failed) -> dict:
+    """Start a fresh worker (its startup recovery marks the dead job failed), run
+    `check_failed(row)` while the job is failed, resume it through its service and let the same
+    worker finish it. Returns the finished job's row."""
+    log = deployment["dir"] / "recovered.log"
+    worker = start_worker(deployment["env"], log_path=log)
+    try:
+        row = _wait_for_status(deployment, table, pk, {"failed"}, worker)
+        assert f"Recovered dead job: {'TrainingRun' if kind == 'training' else 'Campaign'} {pk}" \
+            in log.read_text()
+        check_failed(row)
+        assert seed(deployment["env"], "resume", kind, str(pk))["status"] == "queued"
+        return _wait_for_status(deployment, table, pk, {"succeeded", "failed", "cancelled"},
+                                worker)
+    finally:
+        stop(worker)
+
+
+def _wait_for_status(deployment: dict, table: str, pk: int, statuses: set[str],
+                     worker: subprocess.Popen, timeout: float = 400) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        row = job_row(deployment["db"], table, pk)
+        if row["status"] in statuses:
+            return row
+        assert worker.poll() is None, f"the worker exited: {worker.returncode}"
+        assert time.monotonic() < deadline, f"still {row['status']}, not {statuses}"
+        time.sleep(0.1)
 
 
 def kill_when(deployment: dict, table: str, pk: int, midway) -> dict:
@@ -83,21 +102,16 @@ def test_a_training_run_killed_mid_way_fails_cleanly_and_resumes_without_duplica
     assert at_kill["status"] == "running"  # the dead worker could not say anything
     step_at_kill = at_kill["progress"]["train"]["done"]
 
-    # 1. A new worker notices the job of the dead process and marks it failed.
-    output = run_worker_batch(deployment, "recover")
-    assert f"Recovered dead job: TrainingRun {run}" in output
-    row = job_row(deployment["db"], "annotator_trainingrun", run)
-    assert row["status"] == "failed"
-    assert "stopped unexpectedly" in row["error"]
-    # 2. Nothing half-done is visible: no learner version, nothing at the adapter's path.
-    assert query(deployment["db"], "SELECT COUNT(*) FROM annotator_learnerversion "
-                 "WHERE adapter_path != ''")[0][0] == 0
-    assert not adapter_dir.exists()
+    def while_failed(row: dict) -> None:
+        # 1. The new worker noticed the job of the dead process and marked it failed.
+        assert "stopped unexpectedly" in row["error"]
+        # 2. Nothing half-done is visible: no learner version, nothing at the adapter's path.
+        assert query(deployment["db"], "SELECT COUNT(*) FROM annotator_learnerversion "
+                     "WHERE adapter_path != ''")[0][0] == 0
+        assert not adapter_dir.exists()
 
-    # 3. Resume through the service; the next worker continues from the last checkpoint.
-    assert seed(deployment["env"], "resume", "training", str(run))["status"] == "queued"
-    run_worker_batch(deployment, "resumed")
-    row = job_row(deployment["db"], "annotator_trainingrun", run)
+    # 3. Resumed through the service, it continues from the last checkpoint and finishes.
+    row = recover_and_resume(deployment, "training", "annotator_trainingrun", run, while_failed)
     assert row["status"] == "succeeded", row["error"]
     versions = query(deployment["db"], "SELECT v.id, v.adapter_path, v.status FROM "
                      "annotator_learnerversion v JOIN annotator_trainingrun r "
@@ -130,15 +144,10 @@ def test_a_campaign_killed_mid_way_fails_cleanly_and_resumes_without_duplicates(
     at_kill = kill_when(deployment, "annotator_campaign", campaign, midway)
     assert at_kill["status"] == "running"
 
-    output = run_worker_batch(deployment, "recover")
-    assert f"Recovered dead job: Campaign {campaign}" in output
-    row = job_row(deployment["db"], "annotator_campaign", campaign)
-    assert row["status"] == "failed"
-    assert "stopped unexpectedly" in row["error"]
+    def while_failed(row: dict) -> None:
+        assert "stopped unexpectedly" in row["error"]
 
-    assert seed(deployment["env"], "resume", "campaign", str(campaign))["status"] == "queued"
-    run_worker_batch(deployment, "resumed")
-    row = job_row(deployment["db"], "annotator_campaign", campaign)
+    row = recover_and_resume(deployment, "campaign", "annotator_campaign", campaign, while_failed)
     assert row["status"] == "succeeded", row["error"]
 
     db = deployment["db"]
