@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_access, projects_for
 from annotator.markdown_render import render_markdown
+from annotator.models import Role
 from annotator.selectors.projects import project_overview
+from annotator.services.critic import critic_head_retrain_enqueue
 
 
 @require_GET
@@ -44,3 +47,14 @@ def project_guidelines(request: HttpRequest, slug: str) -> HttpResponse:
         template += "#guidelines"
     return render(request, template, {"access": access, "project": access.project,
                                       "guidelines_html": render_markdown(access.project.guidelines)})
+
+
+@require_POST
+@login_required
+def critic_retrain(request: HttpRequest, slug: str) -> HttpResponse:
+    """Admins retrain the critic's head from expert decisions, in the background."""
+    access = project_access(request.user, slug, Role.ADMIN)
+    critic_head_retrain_enqueue(project=access.project)
+    messages.success(request, "The critic is being retrained from your experts' decisions; "
+                              "new campaigns use it once the worker has finished.")
+    return redirect("annotator:project_detail", slug=access.project.slug)

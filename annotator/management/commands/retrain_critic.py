@@ -1,0 +1,25 @@
+"""Retrain a project's critic head from its experts' decisions, in the foreground."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotator.models import Project
+from annotator.services.critic import critic_head_retrain
+
+
+class Command(BaseCommand):
+    help = "Fit the critic's learned head on the project's human-curated labels."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--project", required=True, help="project slug")
+
+    def handle(self, *args, project: str, **options) -> None:
+        target = Project.objects.filter(slug=project).first()
+        if target is None:
+            raise CommandError(f"No project with slug {project!r}.")
+        summary = critic_head_retrain(project=target)
+        if summary["trained"]:
+            self.stdout.write(self.style.SUCCESS(
+                f"Critic head retrained on {summary['examples']} expert decisions "
+                f"({summary['fingerprint']})."))
+        else:
+            self.stdout.write(self.style.WARNING(f"Not retrained: {summary['reason']}."))

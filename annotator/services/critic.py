@@ -1,0 +1,59 @@
+"""Teach the critic from the experts: retrain its learned head on curated human decisions."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from alignment_core.critic.base import CritiqueInput
+from annotator.models import ItemState, Project, ReviewItem
+
+
+def critic_training_examples(*, project: Project) -> list[tuple[CritiqueInput, str]]:
+    """(critic input, expert verdict) for every item curated by humans.
+
+    Auto-accepted items are left out on purpose: their label is the critic's own verdict, and
+    learning from it would only teach the critic to agree with itself.
+    """
+    items = (ReviewItem.objects.filter(project=project, state=ItemState.DONE)
+             .exclude(final_verdict="")
+             .select_related("critique__response__attack")
+             .order_by("id"))
+    examples = []
+    for item in items.iterator(chunk_size=500):
+        response = item.critique.response
+        attack = response.attack
+        examples.append((CritiqueInput(
+            query=attack.text, response=response.text, category=attack.category,
+            behaviour_id=attack.behaviour_id, is_benign=attack.is_benign,
+            canary_id=attack.canary_id or None, severity_hint=attack.severity,
+        ), item.final_verdict))
+    return examples
+
+
+def critic_head_retrain(*, project: Project) -> dict:
+    """Fit a new head and store it on the project; returns a summary for the page and API.
+
+    With too few decisions (or only one verdict) the current head is kept, and the summary
+    says why, so admins know how many more reviews are needed.
+    """
+    from alignment_core.critic.head import MIN_EXAMPLES, train_head
+
+    examples = critic_training_examples(project=project)
+    head = train_head(examples)
+    if head is None:
+        return {"trained": False, "examples": len(examples), "needed": MIN_EXAMPLES,
+                "reason": f"needs at least {MIN_EXAMPLES} expert decisions with two or more "
+                          f"different verdicts (has {len(examples)})"}
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        locked.critic_head = {**head.to_dict(), "trained_at": timezone.now().isoformat()}
+        locked.save(update_fields=["critic_head"])
+    project.refresh_from_db(fields=["critic_head"])
+    return {"trained": True, "examples": len(examples), "fingerprint": head.fingerprint()}
+
+
+def critic_head_retrain_enqueue(*, project: Project) -> None:
+    from annotator.tasks.critic import retrain_critic_head
+
+    transaction.on_commit(lambda: retrain_critic_head.enqueue(project_id=project.pk))
