@@ -9,6 +9,10 @@
 
     python benchmarks/load.py                       # 50 experts, 60 s
     python benchmarks/load.py --users 5 --seconds 8  # the smoke run of the test suite
+    python benchmarks/load.py --think 0 0            # a stress test: no pause between items
+
+Each expert pauses 0.5-1.5 s per item by default (reading, one key press), so 50 experts
+decide about 50 items a second.
 
 The last line printed is one JSON object: users, seconds, requests, rps, p50_ms, p95_ms, p99_ms,
 errors, decisions_acknowledged, decisions_stored, lost (acknowledged but not stored),
@@ -33,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import gevent  # noqa: E402
+from locust import between  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from benchmarks import locustfile  # noqa: E402
@@ -48,6 +53,9 @@ def main() -> None:
     parser.add_argument("--spawn-rate", type=float, default=25, help="users started per second")
     parser.add_argument("--items", type=int, default=0,
                         help="pending items to seed (default: plenty for the run)")
+    parser.add_argument("--think", type=float, nargs=2, default=(0.5, 1.5),
+                        metavar=("MIN", "MAX"),
+                        help="seconds an expert spends per item (0 0: a stress test)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     args = parser.parse_args()
@@ -58,16 +66,19 @@ def main() -> None:
         database = env["DATABASE_URL"].split(":", 1)[0]
         print(f"Preparing a {database} database in {workdir} ...", flush=True)
         migrated_sqlite(env, workdir / "template")
-        items = args.items or max(500, int(args.users * args.seconds * 4))
+        per_second = args.users / max(0.05, sum(args.think) / 2)  # items the experts can take
+        items = args.items or max(500, int(min(per_second, 200) * args.seconds * 1.5))
         data = seed(env, "seed-review", "--slug", SLUG, "--experts", str(args.users),
                     "--items", str(items), "--overlap", "1", "--tokens")
         locustfile.SLUG = SLUG
         locustfile.KEYS[:] = data["keys"]
+        locustfile.Expert.wait_time = between(*args.think)
 
         with gunicorn(env, workers=args.workers, threads=args.threads,
                       log_path=workdir / "gunicorn.log") as base:
             print(f"{args.users} experts for {args.seconds:g} s against {base} "
-                  f"({args.workers} workers x {args.threads} threads, {items} items)", flush=True)
+                  f"({args.workers} workers x {args.threads} threads, {items} items, "
+                  f"{args.think[0]:g}-{args.think[1]:g} s per item)", flush=True)
             # stop_timeout lets every expert finish the item in hand when time is up, so each
             # decide the server stored was also acknowledged to its client (and vice versa).
             environment = Environment(user_classes=[locustfile.Expert], host=base,
@@ -103,6 +114,7 @@ def main() -> None:
         "unacknowledged": max(0, stored - acknowledged),
         "database": database,
         "gunicorn": f"{args.workers}x{args.threads}",
+        "think_s": list(args.think),
     }
     print(json.dumps(result))
 

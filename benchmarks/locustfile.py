@@ -30,7 +30,9 @@ def acknowledged() -> int:
 class Expert(FastHttpUser):
     """One expert with their own API token: claim the next item, approve it, repeat."""
 
-    wait_time = between(0.0, 0.05)  # a fast expert with a keyboard shortcut
+    # Seconds between items: a fast expert who reads and presses one key (load.py sets it).
+    wait_time = between(float(os.environ.get("LOAD_THINK_MIN", "0.5")),
+                        float(os.environ.get("LOAD_THINK_MAX", "1.5")))
 
     def on_start(self) -> None:
         key = KEYS[next(_next_key) % len(KEYS)]
