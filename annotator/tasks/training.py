@@ -34,6 +34,9 @@ HELD_OUT_SEED = 917_277  # fixed, so base and candidate (and later runs) meet th
 # function of the seed and the budget.
 HELD_OUT_STRATEGIES = ("direct", "roleplay", "hypothetical", "refusal_suppression",
                        "prefix_injection")
+# A quarter benign twins (the attacker's default is 15%), so over-refusal rests on more than a
+# couple of prompts in a small held-out budget.
+HELD_OUT_BENIGN_FRACTION = 0.25
 EVAL_MAX_NEW_TOKENS = 64
 MAX_HISTORY_POINTS = 5000  # loss curve points kept per run (one per optimizer step)
 
@@ -124,7 +127,8 @@ def held_out_attacks(run: TrainingRun) -> list:
 
     trained = set(run.snapshot.examples.values_list("prompt", flat=True))
     strategies = [name for name in HELD_OUT_STRATEGIES if name in STRATEGIES]
-    config = AttackConfig(strategies=strategies, budget=run.eval_budget, seed=HELD_OUT_SEED)
+    config = AttackConfig(strategies=strategies, budget=run.eval_budget, seed=HELD_OUT_SEED,
+                          benign_fraction=HELD_OUT_BENIGN_FRACTION)
     return [attack for attack in generate_attacks(config) if attack.text not in trained]
 
 
