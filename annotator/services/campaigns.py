@@ -422,7 +422,8 @@ class _Runner:
     def report(self) -> None:
         from annotator.selectors.campaigns import campaign_report
 
-        report = campaign_report(campaign=self.campaign)
+        # Keep keys others stored (an import records its row count) and add the figures.
+        report = {**(self.campaign.report or {}), **campaign_report(campaign=self.campaign)}
         Campaign.objects.filter(pk=self.campaign.pk).update(report=report)
         self.campaign.report = report
 

@@ -66,7 +66,7 @@ def demo_setup(*, credentials: DemoCredentials) -> Project:
 DEMO_CAMPAIGN_NAME = "Demo red-team round"
 # Small enough to finish in about a minute on two CPU cores, varied enough to show the report.
 DEMO_CAMPAIGN_STRATEGIES = ("direct", "roleplay", "hypothetical", "refusal_suppression")
-DEMO_CAMPAIGN_BUDGET = 14
+DEMO_CAMPAIGN_BUDGET = 12
 # Canary hits and other near-certain verdicts are curated without a human (10% still audited).
 DEMO_AUTO_ACCEPT_THRESHOLD = 0.95
 

@@ -6,7 +6,6 @@
 
   function barChart(el, labels, series, yMax) {
     var xs = labels.map(function (_, i) { return i; });
-    var bars = uPlot.paths.bars({ size: [0.6, 80] });
     var opts = {
       width: Math.max(el.clientWidth, 300),
       height: 240,
