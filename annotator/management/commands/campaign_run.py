@@ -85,11 +85,11 @@ class Command(BaseCommand):
             if bar is None:
                 for other in bars.values():
                     other.close()
-                bar = bars[stage] = tqdm(total=total, desc=STAGE_LABELS[stage], unit="item",
-                                         file=self.stderr._out, dynamic_ncols=True)
+                bars[stage] = tqdm(total=total, initial=done, desc=STAGE_LABELS[stage],
+                                   unit="item", file=self.stderr._out, dynamic_ncols=True)
+                return
             bar.total = total
-            bar.n = done
-            bar.refresh()
+            bar.update(done - bar.n)
 
         try:
             campaign_execute(campaign=campaign, on_progress=on_progress)

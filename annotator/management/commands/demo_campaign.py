@@ -20,10 +20,11 @@ class Command(BaseCommand):
             if stage not in bars:
                 for bar in bars.values():
                     bar.close()
-                bars[stage] = tqdm(total=total, desc=STAGE_LABELS[stage], unit="item",
-                                   file=self.stderr._out)
-            bars[stage].total, bars[stage].n = total, done
-            bars[stage].refresh()
+                bars[stage] = tqdm(total=total, initial=done, desc=STAGE_LABELS[stage],
+                                   unit="item", file=self.stderr._out)
+                return
+            bars[stage].total = total
+            bars[stage].update(done - bars[stage].n)
 
         try:
             campaign, ran = demo_campaign(on_progress=on_progress)
