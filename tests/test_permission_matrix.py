@@ -42,6 +42,7 @@ ACCESS: dict[str, dict[str, str]] = {
     # project pages
     "annotator:project_detail": {"GET": VIEWER},
     "annotator:project_guidelines": {"GET": VIEWER},
+    "annotator:critic_retrain": {"POST": ADMIN},
     # review
     "annotator:review_queue": {"GET": EXPERT},
     "annotator:review_decide": {"POST": EXPERT},
