@@ -43,7 +43,8 @@ from locust.env import Environment  # noqa: E402
 from benchmarks import locustfile  # noqa: E402
 from scripts.live_server import app_env, gunicorn, migrated_sqlite, seed  # noqa: E402
 
-SLUG = "load"
+# A fresh slug per run, so a reused PostgreSQL database (DATABASE_URL) takes another run.
+SLUG = f"load-{int(time.time())}"
 
 
 def main() -> None:
