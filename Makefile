@@ -36,7 +36,8 @@ worker: install
 	$(PY) manage.py worker
 
 benchmarks: install
-	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	for script in generation review_latency export train_vs_trl load critic_bench; do \
+	  echo "== benchmarks/$$script.py"; $(PY) benchmarks/$$script.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules var/staticfiles
