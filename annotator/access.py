@@ -45,10 +45,21 @@ def role_of(user, project: Project) -> Role | None:
 
 
 def project_access(user, slug: str, minimum: str = Role.VIEWER) -> ProjectAccess:
-    """Return the user's access to the project named by `slug`, or raise 404/403."""
-    project = Project.objects.filter(slug=slug).first()
-    role = role_of(user, project) if project else None
-    if project is None or role is None:
+    """Return the user's access to the project named by `slug`, or raise 404/403.
+
+    One query for members (membership joined with its project), since every request starts here.
+    """
+    if not user.is_authenticated or not user.is_active:
+        raise Http404("No such project.")
+    if user.is_superuser:
+        project = Project.objects.filter(slug=slug).first()
+        role = Role.ADMIN
+    else:
+        membership = (Membership.objects.select_related("project")
+                      .filter(project__slug=slug, user=user).first())
+        project = membership.project if membership else None
+        role = Role(membership.role) if membership else None
+    if project is None:
         raise Http404("No such project.")
     access = ProjectAccess(project=project, role=role)
     if not access.can(minimum):

@@ -49,6 +49,8 @@ def test_check_deploy_is_clean_with_production_settings():
     env = {**os.environ, "DEBUG": "false", "ALLOW_INSECURE_SECRET_KEY": "false",
            "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
            "SECURE_SSL_REDIRECT": "true"}
+    # The browser tests' fixture relaxes async safety for Playwright in this process only.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
                              "WARNING"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -7,7 +7,10 @@
   "use strict";
 
   let shownAt = performance.now();
-  let busy = false;
+  // The item whose decision is on its way: further keys for it are dropped (no double POST),
+  // but keys for the next item work the moment it is swapped in. A flag cleared on
+  // htmx:afterRequest lost keystrokes, because that event can come after the new item is shown.
+  let pendingItem = null;
 
   function root() { return document.getElementById("review-root"); }
   function byId(id) { return document.getElementById(id); }
@@ -19,9 +22,21 @@
     return tag === "INPUT" && !["radio", "checkbox", "button", "submit", "hidden"].includes(el.type);
   }
 
+  function currentItemId() {
+    const item = byId("review-item");
+    return item ? item.dataset.itemId || "" : "";
+  }
+
   function click(id) {
     const button = byId(id);
-    if (button && !button.disabled && !busy) button.click();
+    if (!button || button.disabled) return;
+    const item = currentItemId();
+    if (pendingItem !== null && pendingItem === item) return;
+    pendingItem = item;
+    // A key can beat htmx's processing of a just-swapped form; processing is idempotent, and
+    // without it the click would fall back to a plain (full-page) form submission.
+    if (window.htmx && button.form) window.htmx.process(button.form);
+    button.click();
   }
 
   function toggle(id, force) {
@@ -69,8 +84,9 @@
     if (field) field.value = String(Math.round(performance.now() - shownAt));
   }, true);
 
-  document.addEventListener("htmx:beforeRequest", function () { busy = true; });
-  document.addEventListener("htmx:afterRequest", function () { busy = false; });
+  // A failed request leaves the same item on screen: let the expert try again.
+  document.addEventListener("htmx:responseError", function () { pendingItem = null; });
+  document.addEventListener("htmx:sendError", function () { pendingItem = null; });
   // A 400 carries the item again with the error message: show it instead of dropping it.
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.xhr.status === 400 && event.detail.target && event.detail.target.id === "review-item") {
@@ -81,6 +97,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "guidelines-body") return;
     shownAt = performance.now();
+    pendingItem = null;
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
   });
 
