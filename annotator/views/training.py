@@ -223,34 +223,30 @@ def training_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return _detail(request, access, _run_or_404(access, pk))
 
 
-@require_POST
-@login_required
-def training_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    run = _run_or_404(access, pk)
+def _job_action(request: HttpRequest, access, run, action) -> HttpResponse:
+    """Cancel or resume: one service call, then the refreshed panel (htmx) or the run page."""
     try:
-        training_cancel(run=run)
+        action(run=run)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     if request.htmx:
         run.refresh_from_db()
         return _detail(request, access, run)
     return redirect(run)
+
+
+@require_POST
+@login_required
+def training_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    access = project_access(request.user, slug, minimum=Role.ADMIN)
+    return _job_action(request, access, _run_or_404(access, pk), training_cancel)
 
 
 @require_POST
 @login_required
 def training_resume_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.ADMIN)
-    run = _run_or_404(access, pk)
-    try:
-        training_resume(run=run)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    if request.htmx:
-        run.refresh_from_db()
-        return _detail(request, access, run)
-    return redirect(run)
+    return _job_action(request, access, _run_or_404(access, pk), training_resume)
 
 
 @require_GET
