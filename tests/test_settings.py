@@ -37,6 +37,14 @@ def test_sqlite_gets_wal_and_immediate_transactions():
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
 
 
+def test_sqlite_connections_are_kept_between_requests():
+    # Closing the last connection to a WAL database checkpoints and deletes the log: reopening
+    # per request cost more CPU than a whole review decision (benchmarks/load.py).
+    config = database_from_url("sqlite:////tmp/x.sqlite3")
+    assert config["CONN_MAX_AGE"] == 60
+    assert config["CONN_HEALTH_CHECKS"] is True
+
+
 def test_postgres_url_is_parsed():
     config = database_from_url("postgres://sa:secret@db.internal:5433/superalign")
     assert config["ENGINE"] == "django.db.backends.postgresql"
