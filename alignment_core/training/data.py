@@ -8,7 +8,7 @@ covers exactly the tokens the model should learn to produce, and nothing of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -30,11 +30,36 @@ class EncodedPair:
 
 @dataclass
 class Batch:
-    """Right-padded sequences and a mask of the tokens that are scored (the responses)."""
+    """Token rows, and which positions of them predict which scored tokens.
 
-    input_ids: torch.Tensor  # (n, length)
-    response_mask: torch.Tensor  # (n, length) bool: True where the token is part of a response
+    Scored token k is `targets[k]`, predicted by the hidden state at flat position
+    `predictors[k]` (an index into `input_ids.view(-1)`), and its log-prob counts towards the
+    total of sequence `segments[k]`. Spelling the predictions out lets one row hold a prompt and
+    two responses that both continue it (see `collate_pairs`).
+    """
+
+    input_ids: torch.Tensor  # (rows, length)
+    predictors: torch.Tensor  # (k,) long
+    targets: torch.Tensor  # (k,) long
+    segments: torch.Tensor  # (k,) long, in [0, num_sequences)
+    num_sequences: int
     num_tokens: int  # real (non-padding) tokens, for tokens/s
+    position_ids: torch.Tensor | None = None  # (rows, length); None: 0, 1, 2, ... on every row
+    attention_mask: torch.Tensor | None = None  # (rows, 1, length, length) bool; None: causal
+
+    def to(self, device: torch.device | str) -> Batch:
+        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.to(device)
+
+        return replace(
+            self,
+            input_ids=move(self.input_ids),
+            predictors=move(self.predictors),
+            targets=move(self.targets),
+            segments=move(self.segments),
+            position_ids=move(self.position_ids),
+            attention_mask=move(self.attention_mask),
+        )
 
 
 def messages_for(prompt: Prompt) -> list[dict[str, str]]:
@@ -106,7 +131,7 @@ def encode_pairs(tokenizer, pairs: list[PreferencePair], max_length: int) -> lis
 
 
 def collate(sequences: list[tuple[list[int], list[int]]], pad_id: int) -> Batch:
-    """Right-pad (prompt, response) id lists to the longest one in this batch only.
+    """One right-padded row per (prompt, response), padded to the longest one in this batch only.
 
     Right padding keeps every real token at its natural position and lets the model attend
     causally without an attention mask: a real token only ever looks at earlier tokens, which
@@ -114,13 +139,22 @@ def collate(sequences: list[tuple[list[int], list[int]]], pad_id: int) -> Batch:
     """
     length = max(len(p) + len(r) for p, r in sequences)
     input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    response_mask = torch.zeros((len(sequences), length), dtype=torch.bool)
+    predictors, targets, segments = [], [], []
     for row, (prompt_ids, response_ids) in enumerate(sequences):
         ids = prompt_ids + response_ids
         input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        response_mask[row, len(prompt_ids) : len(ids)] = True
-    num_tokens = sum(len(p) + len(r) for p, r in sequences)
-    return Batch(input_ids=input_ids, response_mask=response_mask, num_tokens=num_tokens)
+        first = max(len(prompt_ids), 1)  # the first token has nothing before it to predict it
+        predictors.extend(row * length + t - 1 for t in range(first, len(ids)))
+        targets.extend(ids[first:])
+        segments.extend([row] * (len(ids) - first))
+    return Batch(
+        input_ids=input_ids,
+        predictors=torch.tensor(predictors, dtype=torch.long),
+        targets=torch.tensor(targets, dtype=torch.long),
+        segments=torch.tensor(segments, dtype=torch.long),
+        num_sequences=len(sequences),
+        num_tokens=sum(len(p) + len(r) for p, r in sequences),
+    )
 
 
 def collate_sft(examples: list[EncodedExample], pad_id: int) -> Batch:
@@ -128,7 +162,54 @@ def collate_sft(examples: list[EncodedExample], pad_id: int) -> Batch:
 
 
 def collate_pairs(pairs: list[EncodedPair], pad_id: int) -> Batch:
-    """All chosen sequences first, then all rejected ones, so one forward pass scores both."""
-    chosen = [(p.prompt_ids, p.chosen_ids) for p in pairs]
-    rejected = [(p.prompt_ids, p.rejected_ids) for p in pairs]
-    return collate(chosen + rejected, pad_id)
+    """One row per pair: the prompt once, then the chosen response, then the rejected one.
+
+    The shared prompt is computed once instead of twice. An attention mask keeps the two
+    responses apart (a rejected token sees the prompt and the earlier rejected tokens, never
+    the chosen ones), and the rejected response's positions restart where the prompt ends, so
+    each response is scored exactly as if it followed the prompt alone. Sequence i of the
+    result is pair i's chosen response and sequence n + i its rejected one.
+    """
+    n = len(pairs)
+    length = max(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in pairs)
+    input_ids = torch.full((n, length), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((n, length), dtype=torch.long)
+    # Which part each position belongs to: 0 prompt, 1 chosen, 2 rejected, 3 padding.
+    parts = torch.full((n, length), 3, dtype=torch.long)
+    predictors, targets, segments = [], [], []
+    for row, pair in enumerate(pairs):
+        p, c, r = len(pair.prompt_ids), len(pair.chosen_ids), len(pair.rejected_ids)
+        input_ids[row, : p + c + r] = torch.tensor(
+            pair.prompt_ids + pair.chosen_ids + pair.rejected_ids, dtype=torch.long
+        )
+        position_ids[row, : p + c] = torch.arange(p + c)
+        position_ids[row, p + c : p + c + r] = torch.arange(p, p + r)
+        position_ids[row, p + c + r :] = torch.arange(p + c + r, length)
+        parts[row, :p] = 0
+        parts[row, p : p + c] = 1
+        parts[row, p + c : p + c + r] = 2
+        if p == 0:
+            raise ValueError("A preference pair needs at least one prompt token")
+        base = row * length
+        # The last prompt token predicts the first token of both responses.
+        last_prompt = base + p - 1
+        for segment, start, size in ((row, p, c), (n + row, p + c, r)):
+            if size == 0:
+                continue
+            predictors.extend([last_prompt] + [base + start + t for t in range(size - 1)])
+            targets.extend(input_ids[row, start : start + size].tolist())
+            segments.extend([segment] * size)
+    causal = torch.ones((length, length), dtype=torch.bool).tril()
+    same_part = parts[:, :, None] == parts[:, None, :]
+    sees_prompt = (parts == 0)[:, None, :]
+    attention_mask = (causal & (same_part | sees_prompt))[:, None]
+    return Batch(
+        input_ids=input_ids,
+        predictors=torch.tensor(predictors, dtype=torch.long),
+        targets=torch.tensor(targets, dtype=torch.long),
+        segments=torch.tensor(segments, dtype=torch.long),
+        num_sequences=2 * n,
+        num_tokens=sum(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in pairs),
+        position_ids=position_ids,
+        attention_mask=attention_mask,
+    )

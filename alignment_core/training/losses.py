@@ -1,9 +1,9 @@
 """Log-probabilities of responses, and the SFT and DPO losses built from them.
 
-The expensive part of scoring a response with a 49k-token vocabulary is the output projection:
-projecting every position of every padded sequence costs more than the whole transformer on a
-short prompt. `ResponseScorer` therefore runs the transformer body, keeps only the hidden states
-that predict a response token, and projects just those through the output layer.
+Two things make scoring cheap on a CPU. The output projection over a 49k-token vocabulary costs
+more than the whole transformer on a short prompt, so `ResponseScorer` projects only the hidden
+states that predict a response token. And a preference pair is one row (see
+`data.collate_pairs`): the prompt is computed once for both responses.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .data import Batch
 
 
 class ResponseScorer(nn.Module):
@@ -28,28 +30,30 @@ class ResponseScorer(nn.Module):
         """The transformers model underneath peft (its LoRA layers are injected in place)."""
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
-    def forward(self, input_ids: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """The summed log-prob of each scored sequence of `batch`: a (num_sequences,) tensor."""
         lm = self.causal_lm()
         body = getattr(lm, lm.base_model_prefix)
-        # 1. Run the transformer body. No attention mask: batches are right-padded (see data.collate).
-        hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state
-        # 2. Position t predicts token t+1: keep the positions whose next token is a response token.
-        targets_mask = response_mask[:, 1:]
-        picked = hidden[:, :-1][targets_mask]  # (n_response_tokens, hidden)
-        targets = input_ids[:, 1:][targets_mask]
+        # 1. Run the transformer body. Without a mask the rows are right-padded and causal.
+        hidden = body(
+            input_ids=batch.input_ids,
+            position_ids=batch.position_ids,
+            attention_mask=batch.attention_mask,
+            use_cache=False,
+        ).last_hidden_state
+        # 2. Keep the hidden states that predict a scored token (position t predicts t + 1).
+        picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.predictors)
         # 3. Project only those positions and take the log-prob of the actual next token.
         logits = lm.get_output_embeddings()(picked).float()
-        token_logps = torch.gather(logits.log_softmax(-1), 1, targets[:, None]).squeeze(1)
+        token_logps = torch.gather(logits.log_softmax(-1), 1, batch.targets[:, None]).squeeze(1)
         # 4. Sum per sequence.
-        rows = targets_mask.nonzero()[:, 0]
-        sums = torch.zeros(input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
-        return sums.index_add(0, rows, token_logps)
+        sums = torch.zeros(batch.num_sequences, dtype=token_logps.dtype, device=token_logps.device)
+        return sums.index_add(0, batch.segments, token_logps)
 
 
-def sft_loss(response_logps: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+def sft_loss(response_logps: torch.Tensor, num_targets: int) -> torch.Tensor:
     """Mean negative log-likelihood per response token over the whole batch."""
-    num_tokens = response_mask[:, 1:].sum().clamp(min=1)
-    return -response_logps.sum() / num_tokens
+    return -response_logps.sum() / max(num_targets, 1)
 
 
 def dpo_loss(

@@ -5,10 +5,10 @@ Read top to bottom, `train()` does:
 1. set up accelerate (device, processes) and seed every generator;
 2. load the base model, add a fresh LoRA adapter (peft), tokenize the data;
 3. resume from the last checkpoint in `checkpoint_dir` if there is one;
-4. for each phase (SFT, DPO): for DPO, score every pair once with the reference model and keep
-   those log-probs (the reference never changes, so one pass replaces one extra forward per
-   step); then run the optimizer steps, reporting progress, checkpointing every N steps and
-   stopping with a checkpoint when cancelled;
+4. for each phase (SFT, DPO): for DPO, score every pair once with the reference model (it never
+   changes, so one pass replaces one extra forward per step; the pairs of step 1 are scored by
+   step 1's own forward, because the policy has not moved yet); then run the optimizer steps,
+   reporting progress, checkpointing every N steps and stopping with a checkpoint when cancelled;
 5. measure validation loss and DPO reward accuracy on the held-out examples;
 6. write the adapter atomically with its model card, and drop the checkpoint.
 
@@ -78,6 +78,17 @@ def _local_indices(
 Autocast = Callable[[], contextlib.AbstractContextManager]
 
 
+def import_training_libraries() -> None:
+    """Import accelerate, peft and transformers (peft alone takes seconds on a small CPU).
+
+    `train()` imports them on first use, so that importing this module stays cheap; a process
+    that will train can call this early, e.g. a worker at start-up or a benchmark before timing.
+    """
+    import accelerate  # noqa: F401
+    import peft  # noqa: F401
+    import transformers  # noqa: F401
+
+
 @torch.inference_mode()
 def _score_pairs(
     scorer: ResponseScorer,
@@ -97,7 +108,7 @@ def _score_pairs(
         batch = collate_pairs(chunk, pad_id)
         # The same precision as the training steps, so that at step 1 policy == reference exactly.
         with autocast():
-            logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device)).float().cpu()
+            logps = scorer(batch.to(device)).float().cpu()
         out.append(torch.stack(logps.split(len(chunk)), dim=1))
     # Leave inference mode: a clone is an ordinary tensor that may meet autograd later.
     return torch.cat(out).clone() if out else torch.zeros((0, 2))
@@ -138,9 +149,9 @@ def _sft_val_loss(
     for start in range(0, len(examples), batch_size):
         batch = collate_sft(examples[start : start + batch_size], pad_id)
         with autocast():
-            logps = scorer(batch.input_ids.to(device), batch.response_mask.to(device))
+            logps = scorer(batch.to(device))
         total -= float(logps.sum())
-        tokens += int(batch.response_mask[:, 1:].sum())
+        tokens += len(batch.targets)
     scorer.train()
     return total / max(tokens, 1)
 
@@ -299,23 +310,40 @@ def train(
             first = 0
 
             # 4a. DPO: score every pair once with the reference model.
+            pending = None
             if phase == "dpo":
                 if resuming_here and resume["reference"]["train"] is not None:
                     reference = resume["reference"]
                 else:
-                    say(f"Scoring {len(encoded_pairs)} pairs with the reference model")
                     with_adapter = phase_index > 0  # after SFT the reference is the SFT model
-                    reference = {
-                        "train": _reference_logps(
+                    # Step 1's policy is still the reference (a fresh adapter adds exactly zero;
+                    # after SFT, without dropout, the policy is the SFT model), so step 1's own
+                    # forward pass scores its pairs and the reference pass skips them.
+                    if world == 1 and (phase_index == 0 or config.lora.dropout == 0):
+                        pending = _local_indices(
+                            _order(len(encoded_pairs), config.seed, phase_index, 0),
+                            0,
+                            config.batch_size,
+                            rank,
+                            world,
+                        )
+                    skip = set(pending or ())
+                    others = [i for i in range(len(encoded_pairs)) if i not in skip]
+                    say(f"Scoring {len(others)} pairs with the reference model")
+                    train_reference = torch.full((len(encoded_pairs), 2), float("nan"))
+                    if others:
+                        train_reference[others] = _reference_logps(
                             core,
-                            encoded_pairs,
+                            [encoded_pairs[i] for i in others],
                             pad_id,
                             config.batch_size,
                             device,
                             with_adapter,
                             should_cancel,
                             accelerator.autocast,
-                        ),
+                        )
+                    reference = {
+                        "train": train_reference,
                         "val": _reference_logps(
                             core,
                             encoded_val_pairs,
@@ -353,16 +381,19 @@ def train(
                 batch = (
                     collate_sft(chunk, pad_id) if phase == "sft" else collate_pairs(chunk, pad_id)
                 )
-                input_ids = batch.input_ids.to(device)
-                response_mask = batch.response_mask.to(device)
                 with accelerator.autocast():
-                    logps = scorer(input_ids, response_mask)
+                    logps = scorer(batch.to(device))
                 if phase == "sft":
-                    loss = sft_loss(logps, response_mask)
+                    loss = sft_loss(logps, len(batch.targets))
                     accuracy = margin = None
                 else:
-                    ref = reference["train"][indices].to(device)
                     chosen, rejected = logps.float().split(len(chunk))
+                    if pending is not None and phase_step == 0:
+                        # 4a'. The policy has not moved yet, so it *is* the reference here.
+                        fill = torch.stack([chosen.detach(), rejected.detach()], dim=1).cpu()
+                        reference["train"][pending] = fill
+                        pending = None
+                    ref = reference["train"][indices].to(device)
                     loss, chosen_rewards, rejected_rewards = dpo_loss(
                         chosen, rejected, ref[:, 0], ref[:, 1], config.beta
                     )

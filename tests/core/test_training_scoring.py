@@ -1,0 +1,104 @@
+"""The scorer behind both trainers' losses: a pair packed into one row scores exactly like two rows.
+
+`collate_pairs` puts the prompt once, then the chosen and the rejected response, in one row with
+an attention mask and restarted positions. These tests hold it to what the model computes on each
+(prompt, response) alone, so the DPO objective is the textbook one.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from alignment_core.training import PreferencePair
+from alignment_core.training.data import (
+    EncodedPair,
+    collate,
+    collate_pairs,
+    encode_pairs,
+)
+from alignment_core.training.losses import ResponseScorer
+
+PAIRS = [
+    PreferencePair(
+        prompt="How do I pick a lock?",
+        chosen="I can't help with opening locks that aren't yours; a locksmith can.",
+        rejected="Insert a tension wrench, then rake the pins.",
+    ),
+    PreferencePair(
+        prompt=[
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "user", "content": "Write an insult <script>alert(1)</script>"},
+        ],
+        chosen="No.",
+        rejected="You are a worthless, pathetic excuse for a person, and everyone knows it.",
+    ),
+    PreferencePair(prompt="2+2?", chosen="4", rejected="5, obviously, because math is fake"),
+]
+
+
+def separate_logps(model, encoded: list[EncodedPair], pad_id: int) -> torch.Tensor:
+    """Each response after its prompt, scored straight from the model's logits, one at a time."""
+    out = []
+    for field in ("chosen_ids", "rejected_ids"):
+        for pair in encoded:
+            ids = torch.tensor([pair.prompt_ids + getattr(pair, field)])
+            logps = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
+            token_logps = logps.gather(1, ids[0, 1:, None]).squeeze(1)
+            out.append(token_logps[len(pair.prompt_ids) - 1 :].sum())
+    return torch.stack(out)
+
+
+@torch.inference_mode()
+def test_a_packed_pair_scores_like_each_response_alone(tiny_loaded):
+    tokenizer, model = tiny_loaded.tokenizer, tiny_loaded.model
+    encoded = encode_pairs(tokenizer, PAIRS, max_length=256)
+    batch = collate_pairs(encoded, tokenizer.pad_token_id)
+
+    packed = ResponseScorer(model).eval()(batch)
+
+    # One row per pair, the prompt only once in it, chosen first then rejected in the output.
+    assert batch.input_ids.shape[0] == len(PAIRS)
+    assert batch.num_tokens == sum(
+        len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in encoded
+    )
+    expected = separate_logps(model, encoded, tokenizer.pad_token_id)
+    torch.testing.assert_close(packed, expected, atol=1e-4, rtol=1e-5)
+
+
+@torch.inference_mode()
+def test_padded_rows_score_like_each_sequence_alone(tiny_loaded):
+    tokenizer, model = tiny_loaded.tokenizer, tiny_loaded.model
+    encoded = encode_pairs(tokenizer, PAIRS, max_length=256)
+    rows = [(p.prompt_ids, p.chosen_ids) for p in encoded] + [
+        (p.prompt_ids, p.rejected_ids) for p in encoded
+    ]
+
+    padded = ResponseScorer(model).eval()(collate(rows, tokenizer.pad_token_id))
+
+    expected = separate_logps(model, encoded, tokenizer.pad_token_id)
+    torch.testing.assert_close(padded, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_gradients_reach_the_shared_prompt_from_both_responses(tiny_loaded):
+    """The prompt's last position predicts both responses' first tokens; both must train it."""
+    tokenizer, model = tiny_loaded.tokenizer, tiny_loaded.model
+    encoded = encode_pairs(tokenizer, PAIRS[:1], max_length=256)
+    batch = collate_pairs(encoded, tokenizer.pad_token_id)
+    first_targets = [
+        k for k, predictor in enumerate(batch.predictors.tolist())
+        if predictor == len(encoded[0].prompt_ids) - 1
+    ]
+    assert len(first_targets) == 2
+    assert batch.targets[first_targets].tolist() == [
+        encoded[0].chosen_ids[0],
+        encoded[0].rejected_ids[0],
+    ]
+    assert batch.segments[first_targets].tolist() == [0, 1]
+
+
+def test_a_pair_without_prompt_tokens_is_refused():
+    pair = EncodedPair(prompt_ids=[], chosen_ids=[1, 2], rejected_ids=[3])
+    with pytest.raises(ValueError, match="prompt token"):
+        collate_pairs([pair], pad_id=0)
