@@ -111,7 +111,13 @@ def campaign_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "annotator/campaign_detail.html", context)
 
 
-def _after_action(request: HttpRequest, access, campaign: Campaign) -> HttpResponse:
+def _job_action(request: HttpRequest, access, pk: int, action) -> HttpResponse:
+    """Cancel or resume: one service call, then the refreshed status panel (htmx) or the page."""
+    campaign = _campaign(access, pk)
+    try:
+        action(campaign=campaign)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     if request.htmx:
         campaign.refresh_from_db()
         return render(request, "annotator/campaign_detail.html#status",
@@ -123,21 +129,11 @@ def _after_action(request: HttpRequest, access, campaign: Campaign) -> HttpRespo
 @login_required
 def campaign_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.ADMIN)
-    campaign = _campaign(access, pk)
-    try:
-        services.campaign_cancel(campaign=campaign)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    return _after_action(request, access, campaign)
+    return _job_action(request, access, pk, services.campaign_cancel)
 
 
 @require_POST
 @login_required
 def campaign_resume(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.ADMIN)
-    campaign = _campaign(access, pk)
-    try:
-        campaign = services.campaign_resume(campaign=campaign)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    return _after_action(request, access, campaign)
+    return _job_action(request, access, pk, services.campaign_resume)
