@@ -206,6 +206,10 @@ STATICFILES_DIRS = [
 LEARNER_MODEL = os.environ.get("LEARNER_MODEL", "bundled")
 MODEL_CACHE_DIR = envpath("MODEL_CACHE_DIR", BASE_DIR / "var" / "models")
 DATA_DIR = envpath("DATA_DIR", BASE_DIR / "var" / "data")  # adapters, checkpoints, exports
+# CPU threads torch uses in the worker (generation, critic, training); 0: one per core. On a
+# host the worker shares with the web server or other jobs, fewer threads than cores run much
+# faster than oversubscribed ones.
+TORCH_THREADS = envint("TORCH_THREADS", "0")
 # A running job that has not reported for this long is considered dead (its worker crashed).
 JOB_STALE_SECONDS = envint("JOB_STALE_SECONDS", "300")
 # Uploads larger than this are refused before parsing (imports).

@@ -102,6 +102,19 @@ def test_a_run_trains_registers_a_candidate_and_records_its_curve(project, admin
     assert not (run.checkpoint_dir() / "checkpoint.pt").exists()
 
 
+def test_the_worker_trains_with_the_hosts_torch_threads(project, snapshot, settings):
+    settings.TORCH_THREADS = 1
+    run = training_launch(project=project, snapshot=snapshot, settings=small(method="sft"))
+
+    run_worker()
+
+    run = finished(run)
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    manifest = json.loads((run.output_version.adapter_dir() / "superalign.json").read_text())
+    assert manifest["config"]["num_threads"] == 1
+    assert run.config.get("num_threads") is None  # the run's own settings don't pin the host's
+
+
 def test_dpo_needs_a_preference_pair(project, admin):
     for item in project.review_items.select_related("critique__response"):
         item.final_response = item.critique.response.text  # approved as is: no pairs

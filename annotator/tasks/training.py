@@ -18,6 +18,7 @@ import json
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
@@ -84,6 +85,8 @@ def _train_stage(run: TrainingRun) -> None:
             raise RuntimeError(f"{adapter_dir} exists but is not a finished adapter; remove it "
                                "and resume")
         config = TrainConfig.from_dict(run.config)
+        # Threads belong to the host that runs the job, not to the run's settings.
+        config.num_threads = settings.TORCH_THREADS or None
         pairs, sft, val_pairs, val_sft = _examples(run)
         model_dir = learner_model_dir(run.base_version.base_model,
                                       progress=lambda m: training_log_append(run=run, line=m))
