@@ -47,20 +47,20 @@ def role_of(user, project: Project) -> Role | None:
 def project_access(user, slug: str, minimum: str = Role.VIEWER) -> ProjectAccess:
     """Return the user's access to the project named by `slug`, or raise 404/403.
 
-    One query for members (membership joined with its project), since every request starts here.
+    One query for members (membership joined with its project), since every request starts here;
+    get() rather than first(), which would add an ORDER BY to it (both rows are unique).
     """
     if not user.is_authenticated or not user.is_active:
         raise Http404("No such project.")
-    if user.is_superuser:
-        project = Project.objects.filter(slug=slug).first()
-        role = Role.ADMIN
-    else:
-        membership = (Membership.objects.select_related("project")
-                      .filter(project__slug=slug, user=user).first())
-        project = membership.project if membership else None
-        role = Role(membership.role) if membership else None
-    if project is None:
-        raise Http404("No such project.")
+    try:
+        if user.is_superuser:
+            project, role = Project.objects.get(slug=slug), Role.ADMIN
+        else:
+            membership = Membership.objects.select_related("project").get(project__slug=slug,
+                                                                            user=user)
+            project, role = membership.project, Role(membership.role)
+    except (Project.DoesNotExist, Membership.DoesNotExist):
+        raise Http404("No such project.") from None
     access = ProjectAccess(project=project, role=role)
     if not access.can(minimum):
         raise PermissionDenied(f"This needs the {Role(minimum).label.lower()} role in {project.name}.")

@@ -6,6 +6,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotator.models import ItemState, Review, Role
+from annotator.services.tokens import token_create
 from tests.factories import add_member, make_project, make_review_item, make_user
 
 pytestmark = pytest.mark.django_db
@@ -172,6 +173,35 @@ def test_reviews_list_shows_experts_only_their_own(api, project, django_assert_m
     with django_assert_max_num_queries(6):
         assert len(api.get(url).json()["results"]) == 3
     assert api.get(url, {"action": "bogus"}).status_code == 400
+
+
+def test_next_and_decide_stay_at_a_handful_of_queries(api, project,
+                                                    django_assert_max_num_queries):
+    # The review loop's server cost is mostly ORM work per query (benchmarks/load.py). Savepoints
+    # count here, as BEGIN/COMMIT do on a real server.
+    expert = add_member(project, Role.EXPERT)
+    first, second = make_review_item(project, priority=0.9), make_review_item(project)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(user=expert, name='loop').key}")
+    api.get(reverse("api:project_list"))  # writes the token's last use (once a minute at most)
+    # token, membership, savepoint, my open item, the best candidate, the upsert of my
+    # assignment, release, the item with its critique, response and attack.
+    with django_assert_max_num_queries(8):
+        assert api.get(next_url(project)).json()["id"] == first.pk
+    # The same without the candidate and the upsert: the item I have open comes back.
+    with django_assert_max_num_queries(6):
+        assert api.get(next_url(project)).json()["id"] == first.pk
+    # token, membership, the item in the project, savepoint, the item locked with its critique
+    # and response, my assignment closed, the review, the item's live decisions, its new state,
+    # release. Nothing after: a review recorded just now has no undo yet.
+    with django_assert_max_num_queries(10):
+        decision = api.post(decide_url(project, first), {"action": "approve"})
+    assert decision.status_code == 201
+    assert decision.json()["undone"] is False and decision.json()["item_state"] == "done"
+    # Deciding an item never claimed still works (a stale page, a script): two queries more,
+    # "did I decide it already?" and the new assignment.
+    with django_assert_max_num_queries(12):
+        assert api.post(decide_url(project, second), {"action": "approve"}).status_code == 201
+    assert Review.objects.filter(expert=expert).count() == 2
 
 
 def test_schema_documents_the_review_endpoints():

@@ -22,7 +22,7 @@ from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, paginated
 from annotator.models import Critique, ItemState, Review, ReviewAction, ReviewItem, Role
 from annotator.models.campaigns import Verdict
-from annotator.selectors.review import highlight_segments, review_item_for_display
+from annotator.selectors.review import highlight_segments
 from annotator.services.review import (
     REJECT_REASONS, review_claim_next, review_submit, review_undo,
 )
@@ -92,7 +92,10 @@ class ReviewOutput(serializers.Serializer):
     item_state = serializers.CharField(source="item.state", help_text="The item's state now.")
 
     def get_undone(self, review: Review) -> bool:
-        # Lists select_related("undone_by"), so this costs no query per row there.
+        # Lists select_related("undone_by"), so this costs no query per row there; a review the
+        # request has just recorded (decide, undo) cannot have been undone yet.
+        if self.context.get("just_recorded"):
+            return False
         return hasattr(review, "undone_by")
 
 
@@ -118,10 +121,12 @@ def _bad_choice(field: str, choices) -> serializers.ValidationError:
 
 
 def _scoped_item(project, pk: int) -> ReviewItem:
-    item = review_item_for_display(project=project, pk=pk)
-    if item is None:
-        raise Http404("No such item in this project.")
-    return item
+    # Only the scope check (the service re-reads the item, with what it needs, inside its
+    # transaction), as on the review page.
+    try:
+        return ReviewItem.objects.only("id").get(project=project, pk=pk)
+    except ReviewItem.DoesNotExist:
+        raise Http404("No such item in this project.") from None
 
 
 class ReviewNextView(APIView):
@@ -155,7 +160,8 @@ class ReviewDecideView(APIView):
             final_verdict=values["final_verdict"] or None,
             corrected_response=values["corrected_response"], reason_code=values["reason_code"],
             note=values["note"], seconds_spent=values["seconds_spent"])
-        return Response(ReviewOutput(review).data, status=status.HTTP_201_CREATED)
+        return Response(ReviewOutput(review, context={"just_recorded": True}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class ReviewUndoView(APIView):
@@ -166,7 +172,8 @@ class ReviewUndoView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         access = project_access(request.user, slug, minimum=Role.EXPERT)
         undo = review_undo(project=access.project, expert=request.user)
-        return Response(ReviewOutput(undo).data, status=status.HTTP_201_CREATED)
+        return Response(ReviewOutput(undo, context={"just_recorded": True}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class CritiqueListView(APIView):

@@ -164,39 +164,67 @@ def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[in
     return row[0] if row else None
 
 
+def _current_open(*, project: Project, expert, now: datetime) -> int | None:
+    """The id of the PENDING item this expert has open (not expired), newest first, or None.
+
+    SQLite walks the assignment_open index (expert, state, -opened_at). SQL for the same reason
+    as _next_candidate: the ORM query joining the item's critique, response and attack cost
+    more CPU to build than the rest of a claim.
+    """
+    item_table = ReviewItem._meta.db_table
+    assignment_table = ReviewAssignment._meta.db_table
+    sql = f"""
+        SELECT a.item_id FROM {assignment_table} a
+        JOIN {item_table} i ON i.id = a.item_id
+        WHERE a.expert_id = %s AND a.state = %s AND a.opened_at >= %s
+          AND i.project_id = %s AND i.state = %s
+        ORDER BY a.opened_at DESC
+        LIMIT 1
+    """
+    params = [expert.pk, AssignmentState.OPEN.value,
+              connection.ops.adapt_datetimefield_value(now - ASSIGNMENT_TTL), project.pk,
+              ItemState.PENDING.value]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def review_claim_next(*, project: Project, expert) -> ReviewItem | None:
     """The item this expert should review now, with an open assignment for it; None when done.
 
-    Safe under concurrency: it runs in one transaction; on PostgreSQL the candidate row is locked
-    and the overlap re-checked after the lock, on SQLite the write transaction is serialised.
+    Safe under concurrency: the claim is one transaction; on PostgreSQL the candidate row is
+    locked and the overlap re-checked after the lock, on SQLite the write transaction is
+    serialised. The item's texts are read after the commit: on SQLite the claim holds the whole
+    database's write lock, so it does only what has to be atomic.
     """
     now = timezone.now()
-    locking = connection.features.has_select_for_update
     with transaction.atomic():
         # 1. The item the expert already has open (and not expired) comes back first.
-        current = (
-            _for_display().filter(
-                project=project, state=ItemState.PENDING, assignments__expert=expert,
-                assignments__state=AssignmentState.OPEN,
-                assignments__opened_at__gte=now - ASSIGNMENT_TTL,
-            ).order_by("-assignments__opened_at").first()
-        )
-        if current is not None:
-            return current
-        # 2. Otherwise the best candidate with room under the overlap. On PostgreSQL another
-        # expert may have claimed it between our read and our lock, so re-check after locking.
-        skipped: list[int] = []
-        for _ in range(5):
-            pk = _next_candidate(project=project, expert=expert, now=now, exclude=skipped)
-            if pk is None:
-                return None
-            item = _locked(_for_display().filter(pk=pk)).get()
-            if locking and not _has_room(item, expert, now):
-                skipped.append(item.pk)
-                continue
-            # 3. Open (or re-open an expired) assignment for this expert.
-            _open_assignment(item=item, expert=expert, now=now)
-            return item
+        pk = _current_open(project=project, expert=expert, now=now)
+        if pk is None:
+            pk = _claim_candidate(project=project, expert=expert, now=now)
+    return None if pk is None else _for_display().get(pk=pk)
+
+
+def _claim_candidate(*, project: Project, expert, now: datetime) -> int | None:
+    """Open an assignment on the best candidate with room under the overlap; its id, or None.
+
+    Runs inside the claim's transaction. On PostgreSQL another expert may have claimed the
+    candidate between our read and our lock, so it is re-checked after locking.
+    """
+    locking = connection.features.has_select_for_update
+    skipped: list[int] = []
+    for _ in range(5):
+        pk = _next_candidate(project=project, expert=expert, now=now, exclude=skipped)
+        if pk is None:
+            return None
+        if locking and not _has_room(_locked(ReviewItem.objects.filter(pk=pk)).get(), expert, now):
+            skipped.append(pk)
+            continue
+        # Open (or re-open an expired) assignment for this expert.
+        _open_assignment(item_id=pk, expert=expert, now=now)
+        return pk
     return None
 
 
@@ -205,11 +233,12 @@ def _for_display():
     return ReviewItem.objects.select_related("critique__response__attack")
 
 
-def _open_assignment(*, item: ReviewItem, expert, now: datetime) -> None:
+def _open_assignment(*, item_id: int, expert, now: datetime) -> None:
     # One upsert (INSERT ... ON CONFLICT DO UPDATE) instead of update_or_create's
     # SELECT + savepoint + INSERT: this runs on every item an expert opens.
     ReviewAssignment.objects.bulk_create(
-        [ReviewAssignment(item=item, expert=expert, state=AssignmentState.OPEN, opened_at=now)],
+        [ReviewAssignment(item_id=item_id, expert=expert, state=AssignmentState.OPEN,
+                          opened_at=now)],
         update_conflicts=True, unique_fields=["item", "expert"],
         update_fields=["state", "opened_at"],
     )
@@ -287,10 +316,14 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
                        .filter(pk=item.pk)).get()
         if item.state != ItemState.PENDING:
             raise ValidationError("This item is no longer waiting for reviews.")
-        assignment = ReviewAssignment.objects.filter(item=item, expert=expert).first()
-        if assignment is not None and assignment.state != AssignmentState.OPEN:
+        # The usual case in one statement: the expert's open assignment is closed. Anything
+        # else is looked at only then; an error below rolls the update back with the rest.
+        state = AssignmentState.SKIPPED if action == ReviewAction.SKIP else AssignmentState.DECIDED
+        assignments = ReviewAssignment.objects.filter(item=item, expert=expert)
+        closed = assignments.filter(state=AssignmentState.OPEN).update(state=state)
+        if not closed and assignments.exists():
             raise ValidationError("You have already decided this item; undo that decision first.")
-        if assignment is None and item.reviews_done >= item.reviews_required:
+        if not closed and item.reviews_done >= item.reviews_required:
             raise ValidationError("This item already has all the reviews it needs.")
         if action == ReviewAction.SKIP:
             verdict, response, severity = "", "", None
@@ -304,11 +337,8 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
                         note=note.strip(), seconds_spent=clamp_seconds(seconds_spent))
         _check(review)
         review.save()
-        state = AssignmentState.SKIPPED if action == ReviewAction.SKIP else AssignmentState.DECIDED
-        if assignment is None:
+        if not closed:  # decided without claiming it first (a stale page, a script)
             ReviewAssignment.objects.create(item=item, expert=expert, state=state)
-        else:
-            ReviewAssignment.objects.filter(pk=assignment.pk).update(state=state)
         if action != ReviewAction.SKIP:
             _recompute_item(item)
     return review
@@ -334,7 +364,7 @@ def review_undo(*, project: Project, expert, target: Review | None = None) -> Re
         undo = Review(item=item, expert=expert, action=ReviewAction.UNDO, undoes=last)
         _check(undo)
         undo.save()
-        _open_assignment(item=item, expert=expert, now=timezone.now())
+        _open_assignment(item_id=item.pk, expert=expert, now=timezone.now())
         _recompute_item(item)
     return undo
 

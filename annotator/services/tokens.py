@@ -46,9 +46,13 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
 
 def token_authenticate(*, key: str) -> ApiToken | None:
     """The active token whose key this is (with its active user), or None."""
-    token = (ApiToken.objects.select_related("user")
-             .filter(key_hash=token_hash(key), revoked_at__isnull=True).first())
-    if token is None or not token.user.is_active:
+    # get(), not first(): the hash is unique, and first() adds an ORDER BY to every API call.
+    try:
+        token = ApiToken.objects.select_related("user").get(key_hash=token_hash(key),
+                                                            revoked_at__isnull=True)
+    except ApiToken.DoesNotExist:
+        return None
+    if not token.user.is_active:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
