@@ -4,19 +4,33 @@
 (function () {
   "use strict";
 
+  var CHAR_PX = 7; // about one character of the axis font
+  var MAX_CHARS = 22; // longer names are cut with an ellipsis (the table below has them in full)
+
+  function shortLabel(label) {
+    return label.length > MAX_CHARS ? label.slice(0, MAX_CHARS - 1) + "\u2026" : label;
+  }
+
   function barChart(el, labels, series, yMax) {
     var xs = labels.map(function (_, i) { return i; });
+    var width = Math.max(el.clientWidth, 300);
+    labels = labels.map(shortLabel);
+    // Tilt the names only when the longest one is wider than its bar's slot, and make room
+    // below the axis for the tilted text (sin 45 deg is about 0.71).
+    var longest = Math.max.apply(null, labels.map(function (l) { return l.length; }).concat([1]));
+    var tilt = longest * CHAR_PX > (width - 60) / Math.max(labels.length, 1) - 6;
     var opts = {
-      width: Math.max(el.clientWidth, 300),
+      width: width,
       height: 240,
-      legend: { show: true },
+      legend: { show: true, live: false },
       scales: {
         x: { time: false, range: [-0.5, labels.length - 0.5] },
         y: { range: [0, yMax] },
       },
       axes: [
         { values: function (u, splits) { return splits.map(function (v) { return Number.isInteger(v) ? (labels[v] || "") : ""; }); },
-          splits: function () { return xs; }, rotate: labels.length > 4 ? -30 : 0, size: labels.length > 4 ? 70 : 40 },
+          splits: function () { return xs; }, rotate: tilt ? -45 : 0,
+          size: tilt ? 24 + Math.ceil(longest * CHAR_PX * 0.71) : 40 },
         {},
       ],
       series: [{}].concat(series),
