@@ -68,6 +68,8 @@ def database_from_url(url: str) -> dict:
     except Exception as error:  # dj-database-url raises several types for bad URLs
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {error}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's backend, with write transactions that queue fairly (see its docstring).
+        config["ENGINE"] = "annotator.sqlite_backend"
         config["OPTIONS"] = {
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
