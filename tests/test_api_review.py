@@ -204,6 +204,40 @@ def test_next_and_decide_stay_at_a_handful_of_queries(api, project,
     assert Review.objects.filter(expert=expert).count() == 2
 
 
+def test_written_out_outputs_match_their_declared_fields(project):
+    # The hot-path serializers write their fields out by hand; DRF's field-by-field output of
+    # the same declared fields must render the same JSON, byte for byte.
+    from rest_framework.renderers import JSONRenderer
+    from rest_framework.serializers import Serializer
+
+    from annotator.api.review import CritiqueOutput, ReviewItemOutput, ReviewOutput
+    from annotator.models import Critique, ReviewItem
+    from annotator.services.review import review_submit, review_undo
+
+    expert = add_member(project, Role.EXPERT)
+    item = make_review_item(project, response="Step 1 <b>x</b>", severity=3, confidence=1)
+    rejected = review_submit(item=item, expert=expert, action="reject",
+                             reason_code="false_alarm", note="fine", seconds_spent=7)
+    undo = review_undo(project=project, expert=expert)
+    approved = review_submit(item=ReviewItem.objects.get(pk=item.pk), expert=expert,
+                             action="approve")
+    loose = Critique.objects.create(response=item.critique.response, critic_name="c",
+                                    critic_version="1", verdict="safe", category="none",
+                                    severity=0, confidence=0.5, spans=[{"start": "x"}],
+                                    explanation="", suggested_revision="")
+    item = ReviewItem.objects.select_related("critique__response__attack").get(pk=item.pk)
+    listed = Review.objects.select_related("expert", "item", "undone_by").get(pk=rejected.pk)
+    cases = [(ReviewItemOutput(), item), (CritiqueOutput(), item.critique),
+             (CritiqueOutput(), loose), (ReviewOutput(), listed),
+             (ReviewOutput(context={"just_recorded": True}), undo),
+             (ReviewOutput(context={"just_recorded": True}), approved)]
+    for serializer, instance in cases:
+        fast = serializer.to_representation(instance)
+        declared = Serializer.to_representation(serializer, instance)
+        assert JSONRenderer().render(fast) == JSONRenderer().render(declared)
+    assert ReviewOutput().to_representation(listed)["undone"] is True
+
+
 def test_schema_documents_the_review_endpoints():
     from drf_spectacular.generators import SchemaGenerator
 

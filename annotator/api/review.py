@@ -44,6 +44,14 @@ def _valid_spans(text: str, spans) -> list[dict]:
     return out
 
 
+# The output serializers below declare their fields (they are the OpenAPI schema) and write
+# them out by hand in to_representation: DRF builds and binds a fresh copy of every declared
+# field for each serializer it creates, which cost more CPU than the query behind the item on
+# the review loop's hot path (next and decide, once per decision each). The values go through
+# the same conversions as the declared fields; test_api_review checks that both give the same.
+_DATETIME = serializers.DateTimeField()
+
+
 class CritiqueOutput(serializers.Serializer):
     id = serializers.IntegerField()
     item_id = serializers.IntegerField(source="review_item.id", allow_null=True)
@@ -65,6 +73,31 @@ class CritiqueOutput(serializers.Serializer):
     def get_spans(self, critique: Critique) -> list[dict]:
         return _valid_spans(critique.response.text, critique.spans)
 
+    def to_representation(self, critique: Critique) -> dict:
+        return _critique_data(critique)
+
+
+def _critique_data(critique: Critique) -> dict:
+    item = getattr(critique, "review_item", None)  # a critique not queued (yet) has none
+    response = critique.response
+    return {
+        "id": int(critique.id),
+        "item_id": None if item is None else int(item.id),
+        "item_state": None if item is None else str(item.state),
+        "query": str(response.attack.text),
+        "response": str(response.text),
+        "critic_name": str(critique.critic_name),
+        "critic_version": str(critique.critic_version),
+        "verdict": str(critique.verdict),
+        "category": str(critique.category),
+        "severity": int(critique.severity),
+        "confidence": float(critique.confidence),
+        "spans": _valid_spans(response.text, critique.spans),
+        "explanation": str(critique.explanation),
+        "suggested_revision": str(critique.suggested_revision),
+        "created_at": _DATETIME.to_representation(critique.created_at),
+    }
+
 
 class ReviewItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
@@ -73,6 +106,16 @@ class ReviewItemOutput(serializers.Serializer):
     reviews_required = serializers.IntegerField()
     reviews_done = serializers.IntegerField()
     critique = CritiqueOutput()
+
+    def to_representation(self, item: ReviewItem) -> dict:
+        return {
+            "id": int(item.id),
+            "state": str(item.state),
+            "priority": float(item.priority),
+            "reviews_required": int(item.reviews_required),
+            "reviews_done": int(item.reviews_done),
+            "critique": _critique_data(item.critique),
+        }
 
 
 class ReviewOutput(serializers.Serializer):
@@ -97,6 +140,24 @@ class ReviewOutput(serializers.Serializer):
         if self.context.get("just_recorded"):
             return False
         return hasattr(review, "undone_by")
+
+    def to_representation(self, review: Review) -> dict:
+        return {
+            "id": int(review.id),
+            "item_id": int(review.item_id),
+            "expert": str(review.expert.username),
+            "action": str(review.action),
+            "final_verdict": str(review.final_verdict),
+            "final_severity": None if review.final_severity is None else int(review.final_severity),
+            "corrected_response": str(review.corrected_response),
+            "reason_code": str(review.reason_code),
+            "note": str(review.note),
+            "seconds_spent": float(review.seconds_spent),
+            "undoes_id": None if review.undoes_id is None else int(review.undoes_id),
+            "undone": self.get_undone(review),
+            "created_at": _DATETIME.to_representation(review.created_at),
+            "item_state": str(review.item.state),
+        }
 
 
 class DecisionInput(serializers.Serializer):
