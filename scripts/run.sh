@@ -31,6 +31,8 @@ trap stop INT TERM EXIT
 
 $PY manage.py worker &
 pids+=($!)
+# 2 processes x 4 threads: the setting benchmarks/load.py measures (its default). On 2 cores,
+# 2x2, 3x2 and 4x2 did no better there; SQLite writers take turns anyway (annotator/sqlite_backend).
 .venv/bin/gunicorn annotator.wsgi --bind "$HOST:$PORT" --workers 2 --threads 4 \
   --access-logfile - --graceful-timeout 5 &
 pids+=($!)
