@@ -99,19 +99,26 @@ def _score_pairs(
     should_cancel: Callable[[], bool] | None = None,
     autocast: Autocast = contextlib.nullcontext,
 ) -> torch.Tensor:
-    """Summed response log-probs of every pair, as an (n, 2) tensor of (chosen, rejected)."""
-    out = []
+    """Summed response log-probs of every pair, as an (n, 2) tensor of (chosen, rejected).
+
+    Pairs of similar length are scored together (the order does not matter here), so a batch
+    pads little when the lengths vary, as real prompts and answers do.
+    """
+    out = torch.zeros((len(pairs), 2))
+    by_length = sorted(
+        range(len(pairs)),
+        key=lambda i: len(pairs[i].prompt_ids) + len(pairs[i].chosen_ids) + len(pairs[i].rejected_ids),
+    )
     for start in range(0, len(pairs), batch_size):
         if should_cancel is not None and should_cancel():
             raise Cancelled("Cancelled while scoring the reference")
-        chunk = pairs[start : start + batch_size]
-        batch = collate_pairs(chunk, pad_id)
+        rows = by_length[start : start + batch_size]
+        batch = collate_pairs([pairs[i] for i in rows], pad_id)
         # The same precision as the training steps, so that at step 1 policy == reference exactly.
         with autocast():
             logps = scorer(batch.to(device)).float().cpu()
-        out.append(torch.stack(logps.split(len(chunk)), dim=1))
-    # Leave inference mode: a clone is an ordinary tensor that may meet autograd later.
-    return torch.cat(out).clone() if out else torch.zeros((0, 2))
+        out[rows] = torch.stack(logps.split(len(rows)), dim=1)
+    return out  # an inference tensor: callers clone it outside inference mode
 
 
 def _reference_logps(
@@ -127,12 +134,15 @@ def _reference_logps(
     """Score pairs with the reference: the base model (adapter disabled) or the current model."""
     scorer.eval()
     try:
-        if with_adapter:
-            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel, autocast)
-        with scorer.model.disable_adapter():
-            return _score_pairs(scorer, pairs, pad_id, batch_size, device, should_cancel, autocast)
+        with contextlib.nullcontext() if with_adapter else scorer.model.disable_adapter():
+            scores = _score_pairs(
+                scorer, pairs, pad_id, batch_size, device, should_cancel, autocast
+            )
     finally:
         scorer.train()
+    # Outside inference mode a clone is an ordinary tensor, which may be updated in place and
+    # meet autograd later.
+    return scores.clone()
 
 
 @torch.inference_mode()

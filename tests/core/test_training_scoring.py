@@ -102,3 +102,19 @@ def test_a_pair_without_prompt_tokens_is_refused():
     pair = EncodedPair(prompt_ids=[], chosen_ids=[1, 2], rejected_ids=[3])
     with pytest.raises(ValueError, match="prompt token"):
         collate_pairs([pair], pad_id=0)
+
+
+def test_the_reference_pass_batches_by_length_and_answers_in_the_given_order(tiny_loaded):
+    from alignment_core.training.trainer import _score_pairs
+
+    tokenizer, model = tiny_loaded.tokenizer, tiny_loaded.model
+    encoded = encode_pairs(tokenizer, PAIRS, max_length=256)  # long, long, short
+    scorer = ResponseScorer(model).eval()
+
+    scores = _score_pairs(scorer, encoded, tokenizer.pad_token_id, 2, torch.device("cpu"))
+
+    with torch.inference_mode():
+        expected = separate_logps(model, encoded, tokenizer.pad_token_id)
+    n = len(PAIRS)
+    torch.testing.assert_close(scores, torch.stack([expected[:n], expected[n:]], dim=1),
+                               atol=1e-4, rtol=1e-5)
