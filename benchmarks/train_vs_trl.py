@@ -8,9 +8,11 @@ its precomputed reference log-probs (`precompute_ref_log_probs=True`), which is 
 
 Each run happens in a fresh subprocess so that its peak resident memory is its own, and the
 runs alternate (ours, TRL, ours, TRL, ...) so that a change in machine load hits both.
-Timings cover everything a user waits for: for ours the whole `train()` call (model load,
-tokenizing, reference pass, steps, writing the adapter); for TRL `DPOTrainer(...)` (tokenizing,
-reference pass) plus `trainer.train()`.
+Both timings cover the same span, everything a user waits for once the libraries are imported
+(a worker process imports them once): loading the model, adding the LoRA adapter, tokenizing,
+the reference pass, the optimizer steps and writing the adapter. For ours that is the whole
+`train()` call; for TRL `load_model` + `get_peft_model` + `DPOTrainer(...)` + `train()` +
+`save_model()`.
 
     .venv/bin/python benchmarks/train_vs_trl.py [--pairs 16] [--batch 4] [--rounds 2]
 
@@ -88,6 +90,9 @@ def peak_rss_mb() -> float:
 
 def run_ours(n_pairs: int, batch: int, steps: int, threads: int) -> dict:
     from alignment_core.training import LoraSettings, TrainConfig, train
+    from alignment_core.training.trainer import import_training_libraries
+
+    import_training_libraries()  # outside the timing, as TRL's imports are
 
     pairs = make_pairs(n_pairs)
     config = TrainConfig(
@@ -134,18 +139,19 @@ def run_trl(n_pairs: int, batch: int, steps: int, threads: int) -> dict:
             for p in ordered
         ]
     )
-    # The same seed, load and LoRA wrapping as train(), so both start from identical weights.
-    set_seed(SEED)
-    loaded = load_model(model_dir(), device="cpu", trainable=True)
-    lora = LoraConfig(
-        r=16,
-        lora_alpha=32,
-        lora_dropout=0.0,
-        task_type="CAUSAL_LM",
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-    )
-    model = get_peft_model(loaded.model, lora)
     with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        # The same seed, load and LoRA wrapping as train(), so both start from identical weights.
+        set_seed(SEED)
+        loaded = load_model(model_dir(), device="cpu", trainable=True)
+        lora = LoraConfig(
+            r=16,
+            lora_alpha=32,
+            lora_dropout=0.0,
+            task_type="CAUSAL_LM",
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        )
+        model = get_peft_model(loaded.model, lora)
         args = DPOConfig(
             output_dir=tmp,
             per_device_train_batch_size=batch,
@@ -172,11 +178,11 @@ def run_trl(n_pairs: int, batch: int, steps: int, threads: int) -> dict:
             dataloader_num_workers=0,
             disable_tqdm=True,
         )
-        start = time.perf_counter()
         trainer = DPOTrainer(
             model=model, args=args, train_dataset=dataset, processing_class=loaded.tokenizer
         )
         trainer.train()
+        trainer.save_model(str(Path(tmp) / "adapter"))
         seconds = time.perf_counter() - start
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {"seconds": seconds, "losses": losses}
