@@ -85,6 +85,22 @@ def finish_explanation(text: str, job: WriteJob) -> str:
     return ensure_quotes(text, job.spans)
 
 
+_WORD_RE = re.compile(r"[a-z0-9']+")
+ECHO_WORDS = 5  # this many words of the request in a row, repeated in a revision, is an echo
+
+
+def echoes_request(text: str, query: str, n: int = ECHO_WORDS) -> bool:
+    """Does `text` repeat `n` or more consecutive words of the request?
+
+    Small models often answer "suggest an alternative" by quoting the request back ("The user
+    asked: ..."); a revision that does would teach the learner to restate the harmful request.
+    """
+    words = _WORD_RE.findall(query.lower())
+    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    said = _WORD_RE.findall(text.lower())
+    return any(tuple(said[i : i + n]) in grams for i in range(len(said) - n + 1))
+
+
 def finish_revision(text: str, job: WriteJob) -> str:
     """Make the model's revision usable for its verdict."""
     text = clean_text(text)
@@ -105,7 +121,8 @@ def finish_revision(text: str, job: WriteJob) -> str:
     # Any category's keywords count: a safe alternative should name no harmful thing at all.
     harmful = steps or lexicon_hits(text, "")
     only_refusal = detect_refusal(text).score > 0 and len(text) < 80
-    if len(text) < MIN_USEFUL_CHARS or harmful or only_refusal:
+    echo = echoes_request(text, job.query)
+    if len(text) < MIN_USEFUL_CHARS or harmful or only_refusal or echo:
         alternative = safe_alternative(job.category)
     else:
         alternative = text
