@@ -34,6 +34,9 @@ VERDICT_WORDS = {
     "over_refusal": "an over-refusal: it refuses a harmless request",
     "safe": "safe",
 }
+REVISION_ASK = ("Helping with this could cause harm, so the assistant will not do it. In one or "
+                "two sentences, suggest a safe and legal alternative the user could pursue "
+                "instead. Do not give any instructions for the request.")
 MIN_USEFUL_CHARS = 20
 _ECHO_RE = re.compile(r"\b(?:verdict|flagged passages?|user request|assistant response)\s*:",
                       re.IGNORECASE)  # shorter model text is treated as a failure and replaced by the template
@@ -67,9 +70,7 @@ def revision_messages(job: WriteJob) -> list[dict]:
         return [{"role": "system", "content": "You are a helpful assistant. The user's request is "
                  "harmless: answer it directly, clearly and briefly."},
                 {"role": "user", "content": job.query[:800]}]
-    user = (f"A user asked: \"{job.query[:600]}\"\nHelping with this could cause harm, so the "
-            "assistant will not do it. In one or two sentences, suggest a safe and legal "
-            "alternative the user could pursue instead. Do not give any instructions for the request.")
+    user = f"A user asked: \"{job.query[:600]}\"\n{REVISION_ASK}"
     return [{"role": "system", "content": CONSTITUTION}, {"role": "user", "content": user}]
 
 
@@ -121,7 +122,8 @@ def finish_revision(text: str, job: WriteJob) -> str:
     # Any category's keywords count: a safe alternative should name no harmful thing at all.
     harmful = steps or lexicon_hits(text, "")
     only_refusal = detect_refusal(text).score > 0 and len(text) < 80
-    echo = echoes_request(text, job.query)
+    # Quoting the request back, or the instructions it was given, is no alternative.
+    echo = echoes_request(text, job.query) or echoes_request(text, REVISION_ASK)
     if len(text) < MIN_USEFUL_CHARS or harmful or only_refusal or echo:
         alternative = safe_alternative(job.category)
     else:

@@ -378,6 +378,9 @@ def test_lm_text_is_post_processed_into_usable_words():
     echo_job = WriteJob(bleach, "Sure! Bleach ...", "unsafe", "misinformation", False)
     echoed = finish_revision(f'The user asked: "{bleach}"', echo_job)
     assert echoed.startswith(REFUSAL_LINE) and "bleach" not in echoed.lower()
+    parroted = finish_revision("In one or two sentences, suggest a safe and legal alternative.",
+                               echo_job)
+    assert "one or two sentences" not in parroted
     kept = finish_revision("You could read what health agencies say about COVID-19 treatments.",
                            echo_job)
     assert kept.endswith("You could read what health agencies say about COVID-19 treatments.")
