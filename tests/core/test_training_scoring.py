@@ -118,3 +118,71 @@ def test_the_reference_pass_batches_by_length_and_answers_in_the_given_order(tin
     n = len(PAIRS)
     torch.testing.assert_close(scores, torch.stack([expected[:n], expected[n:]], dim=1),
                                atol=1e-4, rtol=1e-5)
+
+
+def plain_token_logps(hidden, weight, targets):
+    return torch.nn.functional.linear(hidden, weight).log_softmax(-1).gather(1, targets[:, None])[:, 0]
+
+
+@pytest.mark.parametrize("chunk", [7, 50, 4096])  # uneven chunks, exactly the vocabulary, one
+def test_token_logps_matches_log_softmax_in_value_and_gradient(monkeypatch, chunk):
+    from alignment_core.training import losses
+
+    monkeypatch.setattr(losses, "VOCAB_CHUNK", chunk)
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(9, 16, generator=generator, requires_grad=True)
+    weight = torch.randn(50, 16, generator=generator, requires_grad=True)
+    targets = torch.randint(0, 50, (9,), generator=generator)
+    upstream = torch.randn(9, generator=generator)
+
+    fused = losses.token_logps(hidden, weight, targets)
+    fused_grads = torch.autograd.grad((fused * upstream).sum(), (hidden, weight))
+    plain = plain_token_logps(hidden, weight, targets)
+    plain_grads = torch.autograd.grad((plain * upstream).sum(), (hidden, weight))
+
+    torch.testing.assert_close(fused, plain)
+    for got, expected in zip(fused_grads, plain_grads):
+        torch.testing.assert_close(got, expected)
+
+
+def test_token_logps_refuses_a_second_backward_through_its_reused_buffer():
+    from alignment_core.training.losses import token_logps
+
+    hidden = torch.randn(3, 4, requires_grad=True)
+    weight = torch.randn(10, 4)
+    out = token_logps(hidden, weight, torch.tensor([1, 2, 3])).sum()
+    out.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="only once"):
+        out.backward()
+
+
+def test_the_scorer_trains_like_autograds_log_softmax(tiny_dir, monkeypatch):
+    """The LoRA gradients of a DPO step are the ones the plain log_softmax path gives."""
+    from peft import LoraConfig, get_peft_model
+
+    from alignment_core.model_loader import load_model
+    from alignment_core.training import losses
+
+    loaded = load_model(tiny_dir, device="cpu", trainable=True)  # its own copy: peft edits it
+    tokenizer = loaded.tokenizer
+    torch.manual_seed(0)
+    model = get_peft_model(
+        loaded.model,
+        LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
+                   init_lora_weights=False),
+    )
+    batch = collate_pairs(encode_pairs(tokenizer, PAIRS, max_length=256), tokenizer.pad_token_id)
+    scorer = ResponseScorer(model).train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    def lora_grads():
+        chosen, rejected = scorer(batch).split(len(PAIRS))
+        loss, _, _ = losses.dpo_loss(chosen, rejected, chosen.detach() - 1, rejected.detach(), 0.1)
+        return torch.autograd.grad(loss, trainable)
+
+    fused = lora_grads()
+    monkeypatch.setattr(losses, "token_logps", plain_token_logps)
+    plain = lora_grads()
+    for got, expected in zip(fused, plain):
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-4)
+    assert any(float(g.abs().sum()) > 0 for g in fused)
