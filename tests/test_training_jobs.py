@@ -102,6 +102,24 @@ def test_a_run_trains_registers_a_candidate_and_records_its_curve(project, admin
     assert not (run.checkpoint_dir() / "checkpoint.pt").exists()
 
 
+def test_a_rerun_on_the_same_snapshot_takes_the_reference_from_the_cache(project, admin,
+                                                                         snapshot, settings):
+    first = training_launch(project=project, snapshot=snapshot, settings=small(), created_by=admin)
+    run_worker()
+    assert finished(first).status == JobStatus.SUCCEEDED
+    assert (settings.DATA_DIR / "reference-cache.sqlite3").is_file()
+
+    # Another beta: the same pairs, the same base model, so the same reference scores.
+    again = training_launch(project=project, snapshot=snapshot, settings=small(beta=0.5),
+                            created_by=admin)
+    run_worker()
+
+    again = finished(again)
+    assert again.status == JobStatus.SUCCEEDED, again.error
+    assert "(0 from the cache)" in finished(first).log
+    assert "Scoring 0 pairs with the reference model (4 from the cache)" in again.log
+
+
 def test_the_worker_trains_with_the_hosts_torch_threads(project, snapshot, settings):
     settings.TORCH_THREADS = 1
     run = training_launch(project=project, snapshot=snapshot, settings=small(method="sft"))

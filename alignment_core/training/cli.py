@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mixed-precision", default=defaults.mixed_precision, choices=["no", "bf16", "fp16"]
     )
+    parser.add_argument(
+        "--reference-cache",
+        type=Path,
+        help="SQLite file that keeps the base model's scores of pairs between runs, so a rerun "
+        "on the same or a grown set scores only new pairs (default: score every pair)",
+    )
     return parser
 
 
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             val_pairs=read_pairs(args.val_pairs) if args.val_pairs else [],
             val_sft=read_sft(args.val_sft) if args.val_sft else [],
             log=lambda message: print(message, file=sys.stderr, flush=True),
+            reference_cache=args.reference_cache,
         )
     except Cancelled as error:
         raise SystemExit(str(error)) from error

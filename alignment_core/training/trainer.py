@@ -7,7 +7,8 @@ Read top to bottom, `train()` does:
 3. resume from the last checkpoint in `checkpoint_dir` if there is one;
 4. for each phase (SFT, DPO): for DPO, score every pair once with the reference model (it never
    changes, so one pass replaces one extra forward per step; the pairs of step 1 are scored by
-   step 1's own forward, because the policy has not moved yet); then run the optimizer steps,
+   step 1's own forward, because the policy has not moved yet, and base-model scores of earlier
+   runs come from the reference cache when one is given); then run the optimizer steps,
    reporting progress, checkpointing every N steps and stopping with a checkpoint when cancelled;
 5. measure validation loss and DPO reward accuracy on the held-out examples;
 6. write the adapter atomically with its model card, and drop the checkpoint.
@@ -24,7 +25,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from .checkpoint import (
 from .config import Cancelled, PreferencePair, SFTExample, StepReport, TrainConfig, TrainResult
 from .data import EncodedExample, EncodedPair, collate_pairs, collate_sft, encode_pairs, encode_sft
 from .losses import ResponseScorer, dpo_loss, sft_loss
+from .reference_cache import ReferenceCache, model_key
 
 CHECKPOINT_FORMAT = 1
 
@@ -166,6 +168,45 @@ def _sft_val_loss(
     return total / max(tokens, 1)
 
 
+def _reference_table(
+    scorer: ResponseScorer,
+    pairs: list[EncodedPair],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    with_adapter: bool,
+    cache: ReferenceCache | None,
+    skip: Collection[int] = (),
+    should_cancel: Callable[[], bool] | None = None,
+    autocast: Autocast = contextlib.nullcontext,
+    say: Callable[[str], None] = lambda message: None,
+    write: bool = True,
+) -> torch.Tensor:
+    """The reference scores of every pair as an (n, 2) tensor; NaN for the pairs in `skip`.
+
+    Pairs found in `cache` are not scored again, and new scores go into it (when `write`).
+    """
+    table = torch.full((len(pairs), 2), float("nan"))
+    cached = cache.get(pairs) if cache is not None else {}
+    for index, scores in cached.items():
+        table[index] = torch.tensor(scores)
+    skip = set(skip)
+    todo = [i for i in range(len(pairs)) if i not in skip and i not in cached]
+    if cache is not None:
+        say(f"Scoring {len(todo)} pairs with the reference model ({len(cached)} from the cache)")
+    else:
+        say(f"Scoring {len(todo)} pairs with the reference model")
+    if todo:
+        scores = _reference_logps(
+            scorer, [pairs[i] for i in todo], pad_id, batch_size, device, with_adapter,
+            should_cancel, autocast,
+        )
+        table[todo] = scores
+        if cache is not None and write:
+            cache.put([pairs[i] for i in todo], scores.tolist())
+    return table
+
+
 def _dpo_val_metrics(
     scorer: ResponseScorer,
     pairs: list[EncodedPair],
@@ -189,6 +230,24 @@ def _dpo_val_metrics(
     }
 
 
+def _fill_from_step_one(
+    table: torch.Tensor,
+    indices: list[int],
+    chosen: torch.Tensor,
+    rejected: torch.Tensor,
+    pairs: list[EncodedPair],
+    cache: ReferenceCache | None,
+) -> None:
+    """Step 1's scores are the reference's: fill the rows of `table` the reference pass left NaN."""
+    scores = torch.stack([chosen.detach(), rejected.detach()], dim=1).cpu()
+    missing = [k for k, i in enumerate(indices) if math.isnan(float(table[i, 0]))]
+    if not missing:
+        return
+    table[[indices[k] for k in missing]] = scores[missing]
+    if cache is not None:
+        cache.put([pairs[indices[k]] for k in missing], scores[missing].tolist())
+
+
 def train(
     config: TrainConfig,
     model_dir: Path | str,
@@ -201,12 +260,15 @@ def train(
     val_pairs: Sequence[PreferencePair] = (),
     val_sft: Sequence[SFTExample] = (),
     log: Callable[[str], None] | None = None,
+    reference_cache: Path | str | None = None,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on `model_dir` and write it to `output_dir` (which must not exist).
 
     SFT uses `sft`, or the (prompt, chosen) of `pairs` when `sft` is empty. If `checkpoint_dir`
     holds a checkpoint of the same run (same settings and data), training resumes from it.
     Raises `Cancelled` after writing a checkpoint when `should_cancel()` returns true.
+    `reference_cache` names a SQLite file that keeps base-model scores of pairs between runs
+    (see `reference_cache.py`); None scores every pair afresh.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -237,6 +299,7 @@ def train(
     if device.type == "cpu":
         torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
     set_seed(config.seed)
+    cache = None
 
     try:
         # 2. The base model with a fresh LoRA adapter, and the tokenized data.
@@ -300,6 +363,9 @@ def train(
         )
 
         reference = {"train": None, "val": None}
+        if reference_cache is not None:
+            key = model_key(model_dir, config.mixed_precision, device.type)
+            cache = ReferenceCache(reference_cache, key)
         step = 0  # optimizer steps done over all phases
         losses: dict[str, float] = {}
         session_started, session_steps = time.perf_counter(), 0
@@ -320,7 +386,7 @@ def train(
             first = 0
 
             # 4a. DPO: score every pair once with the reference model.
-            pending = None
+            self_reference, phase_cache = False, None
             if phase == "dpo":
                 if resuming_here and resume["reference"]["train"] is not None:
                     reference = resume["reference"]
@@ -329,40 +395,30 @@ def train(
                     # Step 1's policy is still the reference (a fresh adapter adds exactly zero;
                     # after SFT, without dropout, the policy is the SFT model), so step 1's own
                     # forward pass scores its pairs and the reference pass skips them.
-                    if world == 1 and (phase_index == 0 or config.lora.dropout == 0):
-                        pending = _local_indices(
-                            _order(len(encoded_pairs), config.seed, phase_index, 0),
-                            0,
-                            config.batch_size,
-                            rank,
-                            world,
-                        )
-                    skip = set(pending or ())
-                    others = [i for i in range(len(encoded_pairs)) if i not in skip]
-                    say(f"Scoring {len(others)} pairs with the reference model")
-                    train_reference = torch.full((len(encoded_pairs), 2), float("nan"))
-                    if others:
-                        train_reference[others] = _reference_logps(
-                            core,
-                            [encoded_pairs[i] for i in others],
-                            pad_id,
-                            config.batch_size,
-                            device,
-                            with_adapter,
-                            should_cancel,
-                            accelerator.autocast,
-                        )
+                    self_reference = world == 1 and (phase_index == 0 or config.lora.dropout == 0)
+                    first_order = _order(len(encoded_pairs), config.seed, phase_index, 0)
+                    step_one = (
+                        _local_indices(first_order, 0, config.batch_size, rank, world)
+                        if self_reference
+                        else []
+                    )
+                    # The cache holds base-model scores only; after SFT the reference is new.
+                    phase_cache = None if with_adapter else cache
+                    shared = {
+                        "pad_id": pad_id,
+                        "batch_size": config.batch_size,
+                        "device": device,
+                        "with_adapter": with_adapter,
+                        "cache": phase_cache,
+                        "autocast": accelerator.autocast,
+                        "write": accelerator.is_main_process,
+                    }
                     reference = {
-                        "train": train_reference,
-                        "val": _reference_logps(
-                            core,
-                            encoded_val_pairs,
-                            pad_id,
-                            config.batch_size,
-                            device,
-                            with_adapter,
-                            autocast=accelerator.autocast,
-                        )
+                        "train": _reference_table(
+                            core, encoded_pairs, skip=step_one, should_cancel=should_cancel,
+                            say=say, **shared,
+                        ),
+                        "val": _reference_table(core, encoded_val_pairs, **shared)
                         if encoded_val_pairs
                         else None,
                     }
@@ -398,11 +454,11 @@ def train(
                     accuracy = margin = None
                 else:
                     chosen, rejected = logps.float().split(len(chunk))
-                    if pending is not None and phase_step == 0:
+                    if self_reference and phase_step == 0:
                         # 4a'. The policy has not moved yet, so it *is* the reference here.
-                        fill = torch.stack([chosen.detach(), rejected.detach()], dim=1).cpu()
-                        reference["train"][pending] = fill
-                        pending = None
+                        _fill_from_step_one(
+                            reference["train"], indices, chosen, rejected, encoded_pairs, phase_cache
+                        )
                     ref = reference["train"][indices].to(device)
                     loss, chosen_rewards, rejected_rewards = dpo_loss(
                         chosen, rejected, ref[:, 0], ref[:, 1], config.beta
@@ -495,14 +551,16 @@ def train(
         if encoded_val_pairs:
             val_reference = reference["val"]
             if val_reference is None:  # SFT only: compare with the base model
-                val_reference = _reference_logps(
+                val_reference = _reference_table(
                     core,
                     encoded_val_pairs,
                     pad_id,
                     config.batch_size,
                     device,
                     with_adapter=False,
+                    cache=cache,
                     autocast=accelerator.autocast,
+                    write=accelerator.is_main_process,
                 )
             metrics.update(
                 _dpo_val_metrics(
@@ -543,4 +601,6 @@ def train(
         accelerator.wait_for_everyone()
         return TrainResult(adapter_dir=output_dir, steps=step, history=history, metrics=metrics)
     finally:
+        if cache is not None:
+            cache.close()
         torch.set_num_threads(previous_threads)

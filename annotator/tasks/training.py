@@ -116,7 +116,8 @@ def _train_stage(run: TrainingRun) -> None:
                        checkpoint_dir=run.checkpoint_dir(), progress=progress,
                        should_cancel=lambda: training_is_cancel_requested(run),
                        val_pairs=val_pairs, val_sft=val_sft,
-                       log=lambda line: training_log_append(run=run, line=line))
+                       log=lambda line: training_log_append(run=run, line=line),
+                       reference_cache=settings.DATA_DIR / "reference-cache.sqlite3")
         metrics = dict(result.metrics)
     metrics = {key: (None if value != value else value) for key, value in metrics.items()}  # NaN
     # 3. Only now, with the adapter complete on disk, does the candidate exist.

@@ -327,13 +327,17 @@ def test_the_cli_trains_from_jsonl(tmp_path, tiny_dir, capsys):
             "1",
             "--val-pairs",
             str(pairs_file),
+            "--reference-cache",
+            str(tmp_path / "ref.sqlite3"),
         ]
     )
 
-    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    out, err = capsys.readouterr()
+    last_line = out.strip().splitlines()[-1]
     assert json.loads(last_line) == summary
     assert summary["steps"] == 2 and "val_reward_accuracy" in summary
     assert (tmp_path / "cli" / "adapter_model.safetensors").is_file()
+    assert "(0 from the cache)" in err and (tmp_path / "ref.sqlite3").is_file()
 
 
 @pytest.mark.real_model
