@@ -1,7 +1,8 @@
 """Load benchmark: N simulated experts (locust, headless) review against a real gunicorn server.
 
-1. A throwaway deployment: a migrated temp SQLite file (or the database in DATABASE_URL, e.g.
-   PostgreSQL), one project with N experts who each have an API token, and enough pending items.
+1. A throwaway deployment: a migrated temp SQLite file (or, when DATABASE_URL is PostgreSQL, a
+   fresh database on that server, dropped afterwards), one project with N experts who each have
+   an API token, and enough pending items.
 2. gunicorn serves it; locust runs N experts for the given time, each looping "next item,
    approve it" (benchmarks/locustfile.py).
 3. The decisions stored in the database are counted and compared with the decide calls that
@@ -41,10 +42,9 @@ from locust import between  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from benchmarks import locustfile  # noqa: E402
-from scripts.live_server import app_env, gunicorn, migrated_sqlite, seed  # noqa: E402
+from scripts.live_server import deployment_env, gunicorn, seed  # noqa: E402
 
-# A fresh slug per run, so a reused PostgreSQL database (DATABASE_URL) takes another run.
-SLUG = f"load-{int(time.time())}"
+SLUG = "load"
 
 
 def main() -> None:
@@ -61,12 +61,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="superalign-load-") as tmp:
+    print("Preparing a throwaway deployment (migrating its database) ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="superalign-load-") as tmp, \
+            deployment_env(Path(tmp), template_dir=Path(tmp) / "template") as env:
         workdir = Path(tmp)
-        env = app_env(workdir)
         database = env["DATABASE_URL"].split(":", 1)[0]
-        print(f"Preparing a {database} database in {workdir} ...", flush=True)
-        migrated_sqlite(env, workdir / "template")
+        print(f"Seeding the {database} database of {workdir} ...", flush=True)
         per_second = args.users / max(0.05, sum(args.think) / 2)  # items the experts can take
         items = args.items or max(500, int(min(per_second, 200) * args.seconds * 1.5))
         data = seed(env, "seed-review", "--slug", SLUG, "--experts", str(args.users),

@@ -2,8 +2,11 @@
 `manage.py worker` processes and seed data, each in its own OS process.
 
 The concurrency, crash and load checks must not share the test runner's in-process database:
-they need separate processes that really race for SQLite's (or PostgreSQL's) locks. Import it
-as `scripts.live_server` (the repository root on sys.path), or run it for seed data:
+they need separate processes that really race for SQLite's (or PostgreSQL's) locks. Each
+deployment gets a database of its own (`deployment_env`): a SQLite file in its directory, or,
+when the caller's DATABASE_URL is PostgreSQL, a fresh database on that server, dropped when the
+deployment ends. Import it as `scripts.live_server` (the repository root on sys.path), or run it
+for seed data:
 
     python scripts/live_server.py seed-review --experts 50 --items 5000 --overlap 1
 
@@ -13,8 +16,10 @@ prints one JSON object: the project slug, the experts' names and API keys, the i
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import secrets
 import signal
 import shutil
 import socket
@@ -25,8 +30,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
+import dj_database_url
+import psycopg
 import requests
+from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() \
@@ -38,8 +47,8 @@ PASSWORD = "correct-horse-battery-staple"
 def app_env(workdir: Path, **extra: str) -> dict[str, str]:
     """Environment for every process of one throwaway deployment rooted at `workdir`.
 
-    DATABASE_URL from the caller's environment wins (PostgreSQL for the load benchmark);
-    otherwise each deployment gets its own SQLite file.
+    DATABASE_URL is the caller's when it has one (PostgreSQL for the load benchmark), otherwise
+    a SQLite file in `workdir`; `deployment_env` then gives the deployment a database of its own.
     """
     env = dict(os.environ)
     env.update({
@@ -61,6 +70,34 @@ def app_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def deployment_env(workdir: Path, *, template_dir: Path,
+                   **extra: str) -> Iterator[dict[str, str]]:
+    """Yield `app_env(workdir, **extra)` with DATABASE_URL pointing at a migrated database that
+    belongs to this deployment alone.
+
+    SQLite: a copy of a template file migrated once per `template_dir` (it goes with `workdir`).
+    PostgreSQL: a new database on the caller's server, cloned from a template database migrated
+    once per process, and dropped (connections and all) when the block ends, failed or not;
+    deployments sharing one database would see each other's slugs, queued jobs and leftovers.
+    The PostgreSQL role needs CREATEDB.
+    """
+    env = app_env(workdir, **extra)
+    if not is_postgres(env["DATABASE_URL"]):
+        _migrated_sqlite(env, template_dir)
+        yield env
+        return
+    server_url = env["DATABASE_URL"]
+    name = _postgres_name(server_url, "live")
+    with _postgres_admin(server_url) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(_postgres_template(env))))
+    try:
+        yield {**env, "DATABASE_URL": _with_database(server_url, name)}
+    finally:
+        postgres_drop(server_url, name)
+
+
 def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
     """Run one manage.py command to completion; raise with its output when it fails."""
     done = subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
@@ -70,20 +107,100 @@ def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
     return done.stdout
 
 
+def query(env: dict[str, str], statement: str, *params: object) -> list[tuple]:
+    """Run one SQL statement on the deployment's database directly (not through the app) and
+    return its rows. Placeholders are `?`, for SQLite and PostgreSQL alike; PostgreSQL returns
+    JSON columns decoded, SQLite as text (`json_value` reads both)."""
+    url = env["DATABASE_URL"]
+    if not is_postgres(url):
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as connection:
+            return connection.execute(statement, params).fetchall()
+    # psycopg's placeholder is %s, so a literal % must be doubled.
+    statement = statement.replace("%", "%%").replace("?", "%s")
+    with psycopg.connect(**_postgres_params(url), autocommit=True) as connection:
+        return connection.execute(statement, params).fetchall()
+
+
+def json_value(value: object) -> object:
+    """A JSON column's value as `query` returned it: text from SQLite, decoded from PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# -- one database per deployment ------------------------------------------------------------------
+
+
+def is_postgres(url: str) -> bool:
+    return dj_database_url.parse(url)["ENGINE"].startswith(
+        ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"))
+
+
+def postgres_exists(url: str, name: str) -> bool:
+    """Whether the server of `url` has a database called `name`."""
+    with _postgres_admin(url) as admin:
+        return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                             (name,)).fetchone() is not None
+
+
+def postgres_drop(url: str, name: str) -> None:
+    """Drop database `name` on the server of `url`, closing whatever is still connected to it
+    (a gunicorn thread's kept connection, a SIGKILLed worker's): WITH (FORCE), PostgreSQL 13+."""
+    with _postgres_admin(url) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+def _postgres_params(url: str) -> dict:
+    config = dj_database_url.parse(url)
+    params = {"dbname": config["NAME"], "user": config["USER"], "password": config["PASSWORD"],
+              "host": config["HOST"], "port": config["PORT"], **config.get("OPTIONS", {})}
+    return {key: value for key, value in params.items() if value not in ("", None)}
+
+
+def _postgres_admin(url: str) -> psycopg.Connection:
+    """A connection for CREATE/DROP DATABASE: to the database named in the caller's URL (the
+    role may not be allowed into the `postgres` maintenance database), outside a transaction,
+    as those statements require."""
+    return psycopg.connect(**_postgres_params(url), autocommit=True)
+
+
+def _postgres_name(url: str, kind: str) -> str:
+    """`<the URL's database>_<kind>_<random hex>`, within PostgreSQL's 63-byte identifiers."""
+    base = dj_database_url.parse(url)["NAME"][:30]
+    return f"{base}_{kind}_{secrets.token_hex(6)}"
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 _TEMPLATES: dict[str, Path] = {}
+_POSTGRES_TEMPLATES: dict[str, str] = {}
 
 
-def migrated_sqlite(env: dict[str, str], cache_dir: Path) -> None:
+def _postgres_template(env: dict[str, str]) -> str:
+    """A database on the server of env's DATABASE_URL, migrated once per process and dropped
+    when the process exits; CREATE DATABASE ... TEMPLATE copies it in a second, where migrating
+    each deployment from scratch would take half a minute."""
+    url = env["DATABASE_URL"]
+    if url not in _POSTGRES_TEMPLATES:
+        name = _postgres_name(url, "livetemplate")
+        with _postgres_admin(url) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        atexit.register(postgres_drop, url, name)
+        # The migrate process has exited when this returns: nobody stays connected to the
+        # template, which CREATE DATABASE ... TEMPLATE requires.
+        manage({**env, "DATABASE_URL": _with_database(url, name)}, "migrate", "--noinput")
+        _POSTGRES_TEMPLATES[url] = name
+    return _POSTGRES_TEMPLATES[url]
+
+
+def _migrated_sqlite(env: dict[str, str], cache_dir: Path) -> None:
     """Create the deployment's SQLite database, migrated, by copying a template migrated once.
 
     Migrating from scratch costs half a minute on a small machine; a file copy costs nothing.
-    A PostgreSQL DATABASE_URL is simply migrated in place.
     """
-    url = env["DATABASE_URL"]
-    if not url.startswith("sqlite:///"):
-        manage(env, "migrate", "--noinput")
-        return
-    target = Path(url.removeprefix("sqlite:///"))
+    target = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
     key = str(cache_dir)
     if key not in _TEMPLATES:
         cache_dir.mkdir(parents=True, exist_ok=True)

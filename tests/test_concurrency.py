@@ -1,4 +1,5 @@
-"""Races against a real deployment: gunicorn and `manage.py worker` processes on one SQLite file.
+"""Races against a real deployment: gunicorn and `manage.py worker` processes on one database
+(a temp SQLite file, or a fresh PostgreSQL database when DATABASE_URL is PostgreSQL).
 
 In-process tests cannot race: the test client runs one request at a time on one connection.
 Here two logged-in experts post their decisions at the same instant (released together by a
@@ -21,20 +22,21 @@ import requests
 from django_tasks import task
 
 from scripts import live_server
-from scripts.live_server import app_env, gunicorn, login_session, migrated_sqlite, seed
+from scripts.live_server import deployment_env, gunicorn, login_session, query, seed
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     """A migrated temp database served by gunicorn (two processes, four threads each)."""
     workdir = tmp_path_factory.mktemp("concurrency")
-    env = app_env(workdir)
-    migrated_sqlite(env, tmp_path_factory.getbasetemp() / "live-template")
-    with gunicorn(env, workers=2, threads=4, log_path=workdir / "gunicorn.log") as base:
-        yield {"env": env, "base": base, "db": workdir / "db.sqlite3", "workdir": workdir}
+    template_dir = tmp_path_factory.getbasetemp() / "live-template"
+    with deployment_env(workdir, template_dir=template_dir) as env, \
+            gunicorn(env, workers=2, threads=4, log_path=workdir / "gunicorn.log") as base:
+        yield {"env": env, "base": base, "workdir": workdir}
 
 
-def query(db: Path, sql: str, *params) -> list[tuple]:
+def side_query(db: Path, sql: str, *params) -> list[tuple]:
+    """The test's own side database (a SQLite file), not the deployment's."""
     with sqlite3.connect(db, timeout=30) as connection:
         return connection.execute(sql, params).fetchall()
 
@@ -62,13 +64,13 @@ def decide_together(base: str, slug: str, item: int, sessions: list[requests.Ses
     return statuses
 
 
-def item_row(db: Path, item: int) -> tuple[str, int]:
-    return query(db, "SELECT state, reviews_done FROM annotator_reviewitem WHERE id = ?", item)[0]
+def item_row(env: dict[str, str], item: int) -> tuple[str, int]:
+    return query(env, "SELECT state, reviews_done FROM annotator_reviewitem WHERE id = ?", item)[0]
 
 
-def reviews_of(db: Path, item: int) -> list[tuple[str, str]]:
-    return query(db, "SELECT u.username, r.action FROM annotator_review r JOIN auth_user u "
-                     "ON u.id = r.expert_id WHERE r.item_id = ? ORDER BY u.username", item)
+def reviews_of(env: dict[str, str], item: int) -> list[tuple[str, str]]:
+    return query(env, "SELECT u.username, r.action FROM annotator_review r JOIN auth_user u "
+                      "ON u.id = r.expert_id WHERE r.item_id = ? ORDER BY u.username", item)
 
 
 APPROVE = {"action": "approve"}
@@ -85,10 +87,10 @@ def test_two_experts_deciding_one_item_at_once_are_both_recorded(deployment) -> 
         second = APPROVE if index % 2 == 0 else REJECT
         statuses = decide_together(deployment["base"], "both", item, sessions, [APPROVE, second])
         assert statuses == [302, 302]
-        assert reviews_of(deployment["db"], item) == [
+        assert reviews_of(deployment["env"], item) == [
             (data["experts"][0], "approve"), (data["experts"][1], second["action"])]
         expected_state = "done" if second is APPROVE else "disagreement"
-        assert item_row(deployment["db"], item) == (expected_state, 2)
+        assert item_row(deployment["env"], item) == (expected_state, 2)
 
 
 def test_only_one_of_two_simultaneous_decisions_wins_a_single_review_item(deployment) -> None:
@@ -99,11 +101,11 @@ def test_only_one_of_two_simultaneous_decisions_wins_a_single_review_item(deploy
     for item in data["items"]:
         statuses = decide_together(deployment["base"], "one", item, sessions, [APPROVE, REJECT])
         assert sorted(statuses) == [302, 400]
-        reviews = reviews_of(deployment["db"], item)
+        reviews = reviews_of(deployment["env"], item)
         assert len(reviews) == 1
         winner = data["experts"][statuses.index(302)]
         assert reviews[0][0] == winner
-        assert item_row(deployment["db"], item) == ("done", 1)
+        assert item_row(deployment["env"], item) == ("done", 1)
 
 
 # -- two queue workers, one queue ---------------------------------------------------------------
@@ -140,18 +142,18 @@ def test_two_workers_on_one_queue_run_every_job_exactly_once(deployment, tmp_pat
         count = 120
         seed(deployment["env"], "enqueue", "--task", "tests.test_concurrency.record_run",
              "--count", str(count), "--kwargs", json.dumps({"log": str(log)}))
-        _wait_for(lambda: query(deployment["db"],
+        _wait_for(lambda: query(deployment["env"],
                                 "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult "
                                 "WHERE status IN ('READY', 'RUNNING')")[0][0] == 0,
                   240, "the queue to drain")
     finally:
         for worker in workers:
             live_server.stop(worker)
-    runs = query(log, "SELECT n, COUNT(*) FROM runs GROUP BY n")
+    runs = side_query(log, "SELECT n, COUNT(*) FROM runs GROUP BY n")
     assert dict(runs) == {n: 1 for n in range(count)}
-    statuses = query(deployment["db"], "SELECT status, COUNT(*) FROM "
+    statuses = query(deployment["env"], "SELECT status, COUNT(*) FROM "
                      "django_tasks_database_dbtaskresult WHERE task_path = ? GROUP BY status",
                      "tests.test_concurrency.record_run")
     assert statuses == [("SUCCESSFUL", count)]
-    pids = {pid for (pid,) in query(log, "SELECT DISTINCT pid FROM runs")}
+    pids = {pid for (pid,) in side_query(log, "SELECT DISTINCT pid FROM runs")}
     assert pids == {worker.pid for worker in workers}, "both workers must have taken jobs"

@@ -1,44 +1,39 @@
 """A worker killed with SIGKILL in the middle of a training run or a campaign.
 
-A real `manage.py worker` process runs the job on a temp SQLite file with the tiny model; once
-the job's progress shows it is mid-way, the process gets `kill -9` (no cleanup code runs). Then,
-as after a real crash: a new worker starts (its stale-job recovery marks the job of the dead
-process failed), the job is resumed through its service, and a worker finishes it. Nothing may
-be duplicated, and no half-written adapter may ever be visible.
+A real `manage.py worker` process runs the job on a temp database (SQLite, or PostgreSQL when
+DATABASE_URL says so) with the tiny model; once the job's progress shows it is mid-way, the
+process gets `kill -9` (no cleanup code runs). Then, as after a real crash: a new worker starts
+(its stale-job recovery marks the job of the dead process failed), the job is resumed through
+its service, and a worker finishes it. Nothing may be duplicated, and no half-written adapter
+may ever be visible.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from scripts.live_server import PYTHON, REPO, app_env, migrated_sqlite, seed, start_worker, stop
+from scripts.live_server import deployment_env, json_value, query, seed, start_worker, stop
 
 
 @pytest.fixture
 def deployment(tmp_path, tmp_path_factory, tiny_dir):
-    env = app_env(tmp_path, LEARNER_MODEL=str(tiny_dir), CAMPAIGN_BATCH_SIZE="2",
-                  CAMPAIGN_MAX_NEW_TOKENS="8", CAMPAIGN_CRITIC="rules", LOG_LEVEL="INFO")
-    migrated_sqlite(env, tmp_path_factory.getbasetemp() / "live-template")
-    return {"env": env, "db": tmp_path / "db.sqlite3", "dir": tmp_path}
+    with deployment_env(tmp_path, template_dir=tmp_path_factory.getbasetemp() / "live-template",
+                        LEARNER_MODEL=str(tiny_dir), CAMPAIGN_BATCH_SIZE="2",
+                        CAMPAIGN_MAX_NEW_TOKENS="8", CAMPAIGN_CRITIC="rules",
+                        LOG_LEVEL="INFO") as env:
+        yield {"env": env, "dir": tmp_path}
 
 
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    with sqlite3.connect(db, timeout=30) as connection:
-        return connection.execute(sql, params).fetchall()
-
-
-def job_row(db: Path, table: str, pk: int) -> dict:
+def job_row(env: dict[str, str], table: str, pk: int) -> dict:
     status, progress, error = query(
-        db, f"SELECT status, progress, error FROM {table} WHERE id = ?", pk)[0]
-    return {"status": status, "progress": json.loads(progress or "{}"), "error": error}
+        env, f"SELECT status, progress, error FROM {table} WHERE id = ?", pk)[0]
+    return {"status": status, "progress": json_value(progress) or {}, "error": error}
 
 
 def recover_and_resume(deployment: dict, kind: str, table: str, pk: int, check_failed) -> dict:
@@ -49,8 +44,13 @@ def recover_and_resume(deployment: dict, kind: str, table: str, pk: int, check_f
     worker = start_worker(deployment["env"], log_path=log)
     try:
         row = _wait_for_status(deployment, table, pk, {"failed"}, worker)
-        assert f"Recovered dead job: {'TrainingRun' if kind == 'training' else 'Campaign'} {pk}" \
-            in log.read_text()
+        # The worker prints its list of recovered jobs after marking them failed, so the line
+        # may follow the status change by a moment.
+        line = f"Recovered dead job: {'TrainingRun' if kind == 'training' else 'Campaign'} {pk}"
+        deadline = time.monotonic() + 30
+        while line not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert line in log.read_text()
         check_failed(row)
         assert seed(deployment["env"], "resume", kind, str(pk))["status"] == "queued"
         return _wait_for_status(deployment, table, pk, {"succeeded", "failed", "cancelled"},
@@ -63,7 +63,7 @@ def _wait_for_status(deployment: dict, table: str, pk: int, statuses: set[str],
                      worker: subprocess.Popen, timeout: float = 400) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        row = job_row(deployment["db"], table, pk)
+        row = job_row(deployment["env"], table, pk)
         if row["status"] in statuses:
             return row
         assert worker.poll() is None, f"the worker exited: {worker.returncode}"
@@ -77,7 +77,7 @@ def kill_when(deployment: dict, table: str, pk: int, midway) -> dict:
     try:
         deadline = time.monotonic() + 300
         while True:
-            row = job_row(deployment["db"], table, pk)
+            row = job_row(deployment["env"], table, pk)
             assert row["status"] in ("queued", "running"), f"finished before the kill: {row}"
             if row["status"] == "running" and midway(row["progress"]):
                 break
@@ -87,7 +87,7 @@ def kill_when(deployment: dict, table: str, pk: int, midway) -> dict:
         worker.wait(30)
     finally:
         stop(worker)
-    return job_row(deployment["db"], table, pk)
+    return job_row(deployment["env"], table, pk)
 
 
 def test_a_training_run_killed_mid_way_fails_cleanly_and_resumes_without_duplicates(deployment):
@@ -106,26 +106,26 @@ def test_a_training_run_killed_mid_way_fails_cleanly_and_resumes_without_duplica
         # 1. The new worker noticed the job of the dead process and marked it failed.
         assert "stopped unexpectedly" in row["error"]
         # 2. Nothing half-done is visible: no learner version, nothing at the adapter's path.
-        assert query(deployment["db"], "SELECT COUNT(*) FROM annotator_learnerversion "
+        assert query(deployment["env"], "SELECT COUNT(*) FROM annotator_learnerversion "
                      "WHERE adapter_path != ''")[0][0] == 0
         assert not adapter_dir.exists()
 
     # 3. Resumed through the service, it continues from the last checkpoint and finishes.
     row = recover_and_resume(deployment, "training", "annotator_trainingrun", run, while_failed)
     assert row["status"] == "succeeded", row["error"]
-    versions = query(deployment["db"], "SELECT v.id, v.adapter_path, v.status FROM "
+    versions = query(deployment["env"], "SELECT v.id, v.adapter_path, v.status FROM "
                      "annotator_learnerversion v JOIN annotator_trainingrun r "
                      "ON r.output_version_id = v.id WHERE r.id = ?", run)
     assert len(versions) == 1
-    assert query(deployment["db"], "SELECT COUNT(*) FROM annotator_learnerversion "
+    assert query(deployment["env"], "SELECT COUNT(*) FROM annotator_learnerversion "
                  "WHERE adapter_path != ''")[0][0] == 1
     # The adapter is complete: weights, config and the manifest written last.
     files = {path.name for path in adapter_dir.iterdir()}
     assert {"adapter_model.safetensors", "adapter_config.json", "superalign.json"} <= files
     # The loss curve has each step once, all 30 of them, and the run did not start over.
-    (history, log), = query(deployment["db"], "SELECT loss_history, log FROM "
+    (history, log), = query(deployment["env"], "SELECT loss_history, log FROM "
                             "annotator_trainingrun WHERE id = ?", run)
-    steps = [point["step"] for point in json.loads(history)]
+    steps = [point["step"] for point in json_value(history)]
     assert sorted(steps) == list(range(1, 31))
     assert len(steps) == len(set(steps))
     assert "resum" in log.lower(), log
@@ -150,22 +150,24 @@ def test_a_campaign_killed_mid_way_fails_cleanly_and_resumes_without_duplicates(
     row = recover_and_resume(deployment, "campaign", "annotator_campaign", campaign, while_failed)
     assert row["status"] == "succeeded", row["error"]
 
-    db = deployment["db"]
-    attacks = query(db, "SELECT COUNT(*), COUNT(DISTINCT seq) FROM annotator_attackquery "
-                        "WHERE campaign_id = ?", campaign)[0]
+    env = deployment["env"]
+    attacks = query(env, "SELECT COUNT(*), COUNT(DISTINCT seq) FROM annotator_attackquery "
+                         "WHERE campaign_id = ?", campaign)[0]
     assert attacks == (budget, budget)
-    responses = query(db, "SELECT COUNT(*), COUNT(DISTINCT r.attack_id) FROM annotator_response r "
-                          "JOIN annotator_attackquery a ON a.id = r.attack_id "
-                          "WHERE a.campaign_id = ?", campaign)[0]
+    responses = query(env, "SELECT COUNT(*), COUNT(DISTINCT r.attack_id) "
+                           "FROM annotator_response r "
+                           "JOIN annotator_attackquery a ON a.id = r.attack_id "
+                           "WHERE a.campaign_id = ?", campaign)[0]
     assert responses == (budget, budget)
-    critiques = query(db, "SELECT COUNT(*), COUNT(DISTINCT c.response_id) FROM annotator_critique c "
-                          "JOIN annotator_response r ON r.id = c.response_id "
-                          "JOIN annotator_attackquery a ON a.id = r.attack_id "
-                          "WHERE a.campaign_id = ?", campaign)[0]
+    critiques = query(env, "SELECT COUNT(*), COUNT(DISTINCT c.response_id) "
+                           "FROM annotator_critique c "
+                           "JOIN annotator_response r ON r.id = c.response_id "
+                           "JOIN annotator_attackquery a ON a.id = r.attack_id "
+                           "WHERE a.campaign_id = ?", campaign)[0]
     assert critiques == (budget, budget)
-    items = query(db, "SELECT COUNT(*) FROM annotator_reviewitem i "
-                      "JOIN annotator_critique c ON c.id = i.critique_id "
-                      "JOIN annotator_response r ON r.id = c.response_id "
-                      "JOIN annotator_attackquery a ON a.id = r.attack_id "
-                      "WHERE a.campaign_id = ?", campaign)[0][0]
+    items = query(env, "SELECT COUNT(*) FROM annotator_reviewitem i "
+                       "JOIN annotator_critique c ON c.id = i.critique_id "
+                       "JOIN annotator_response r ON r.id = c.response_id "
+                       "JOIN annotator_attackquery a ON a.id = r.attack_id "
+                       "WHERE a.campaign_id = ?", campaign)[0][0]
     assert items == budget
