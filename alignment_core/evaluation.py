@@ -7,10 +7,9 @@ labels, and the review UI's inter-expert agreement (Cohen's kappa, Krippendorff'
 
 from __future__ import annotations
 
-import math
 from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Hashable, Sequence
 
 import numpy as np
 

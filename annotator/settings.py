@@ -65,7 +65,7 @@ def database_from_url(url: str) -> dict:
     """
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    except Exception as error:  # dj-database-url raises several types for bad URLs
+    except ValueError as error:  # dj-database-url's ParseError and UnknownSchemeError
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {error}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Django's backend, with write transactions that queue fairly (see its docstring).

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,12 +52,28 @@ def _template(model, **values) -> tuple[list[str], list]:
             [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields])
 
 
+def _batch(prototype: list, varying: dict, index: dict[str, int], lo: int,
+           hi: int) -> Iterator[list]:
+    """Rows lo..hi-1 of one table: the prototype row with the varying columns filled in."""
+    for i in range(lo, hi):
+        row = list(prototype)
+        for column, make in varying.items():
+            row[index[column]] = make(i)
+        yield row
+
+
 def fill(db: Path, rows: int) -> float:
     """Create one project with `rows` curated items (one review each); return seconds taken."""
     from django.core.management import call_command
 
     from annotator.models import (
-        AttackQuery, Critique, ItemState, Response, Review, ReviewAction, ReviewItem,
+        AttackQuery,
+        Critique,
+        ItemState,
+        Response,
+        Review,
+        ReviewAction,
+        ReviewItem,
     )
     from annotator.services.projects import project_create, user_ensure
 
@@ -103,15 +120,8 @@ def fill(db: Path, rows: int) -> float:
         sql = (f'INSERT INTO "{model._meta.db_table}" ({", ".join(columns)}) '
                f'VALUES ({", ".join("?" * len(columns))})')
 
-        def batch(lo: int, hi: int):
-            for i in range(lo, hi):
-                row = list(prototype)
-                for column, make in varying.items():
-                    row[index[column]] = make(i)
-                yield row
-
         for lo in range(1, rows + 1, 100_000):
-            raw.executemany(sql, batch(lo, min(lo + 100_000, rows + 1)))
+            raw.executemany(sql, _batch(prototype, varying, index, lo, min(lo + 100_000, rows + 1)))
             raw.commit()
     raw.close()
     return time.perf_counter() - start

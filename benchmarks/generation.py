@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alignment_core.attacker import behaviours  # noqa: E402
-from alignment_core.learner import GenerationConfig, Learner  # noqa: E402
-from alignment_core.model_loader import ensure_bundled_cache  # noqa: E402
+from alignment_core.attacker import behaviours
+from alignment_core.learner import GenerationConfig, Learner
+from alignment_core.model_loader import ensure_bundled_cache
 
 
 def timed(learner: Learner, prompts: list[str], config: GenerationConfig) -> tuple[float, int]:
@@ -49,7 +49,7 @@ def main() -> None:
     seeds = behaviours()
     prompts = [(seed.goal if index % 2 == 0 else seed.benign_twin)
                for index, seed in enumerate(seeds[: args.prompts])]
-    fixed = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+    fixed = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
     # Warm up once, so the one-time costs (first kernels, allocations) hit neither mode.
     learner.generate(prompts[:2], GenerationConfig(max_new_tokens=4, batch_size=2))
 

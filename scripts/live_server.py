@@ -20,16 +20,16 @@ import atexit
 import json
 import os
 import secrets
-import signal
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
@@ -101,7 +101,7 @@ def deployment_env(workdir: Path, *, template_dir: Path,
 def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
     """Run one manage.py command to completion; raise with its output when it fails."""
     done = subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -217,7 +217,7 @@ def _migrated_sqlite(env: dict[str, str], cache_dir: Path) -> None:
 def seed(env: dict[str, str], *args: str) -> dict:
     """Run this file's seed command in the deployment's environment; return its JSON."""
     done = subprocess.run([PYTHON, __file__, *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"seed {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -247,21 +247,21 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 4,
              log_path: Path | None = None) -> Iterator[str]:
     """Serve the app with gunicorn on a free local port; yield its base URL ("http://host:port")."""
     port = free_port()
-    log = open(log_path, "w") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [str(Path(PYTHON).parent / "gunicorn"), "annotator.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "5",
-         "--config", str(REPO / "scripts" / "gunicorn_live.py"),
-         "--env", f"DJANGO_SETTINGS_MODULE={env['DJANGO_SETTINGS_MODULE']}"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base + "/accounts/login/", process)
-        yield base
-    finally:
-        stop(process)
-        if log_path:
-            log.close()
+    with ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "w")) if log_path else subprocess.DEVNULL
+        process = subprocess.Popen(
+            [str(Path(PYTHON).parent / "gunicorn"), "annotator.wsgi",
+             "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "5",
+             "--config", str(REPO / "scripts" / "gunicorn_live.py"),
+             "--env", f"DJANGO_SETTINGS_MODULE={env['DJANGO_SETTINGS_MODULE']}"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base + "/accounts/login/", process)
+            yield base
+        finally:
+            stop(process)
 
 
 def start_worker(env: dict[str, str], *, log_path: Path, batch: bool = False,
@@ -270,9 +270,10 @@ def start_worker(env: dict[str, str], *, log_path: Path, batch: bool = False,
     args = [PYTHON, "manage.py", "worker", "--interval", str(interval)]
     if batch:
         args.append("--batch")
-    log = open(log_path, "a")
-    return subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    # The worker writes to its own copy of the file descriptor; ours can close at once.
+    with open(log_path, "a") as log:
+        return subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def stop(process: subprocess.Popen, timeout: float = 20) -> None:

@@ -5,7 +5,9 @@ the finders: collecting and compressing them (minutes on a small machine) would 
 that only needs the pages to render. Select it with DJANGO_SETTINGS_MODULE=scripts.live_settings.
 """
 
-from annotator.settings import *  # noqa: F401,F403
+import os as _os
+
+from annotator.settings import *  # noqa: F403
 from annotator.settings import STORAGES
 
 STORAGES = {
@@ -18,8 +20,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Campaign knobs (services/campaigns.py reads them with defaults), from the environment so a test
 # can run a real campaign on the tiny model in small, quick batches.
-import os as _os
-
 for _name in ("CAMPAIGN_BATCH_SIZE", "CAMPAIGN_MAX_NEW_TOKENS", "CAMPAIGN_CRITIC"):
     if _name in _os.environ:
         globals()[_name] = _os.environ[_name]

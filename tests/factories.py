@@ -7,7 +7,15 @@ import itertools
 from django.contrib.auth import get_user_model
 
 from annotator.models import (
-    AttackQuery, Campaign, Critique, ItemState, LearnerVersion, Project, Response, ReviewItem, Role,
+    AttackQuery,
+    Campaign,
+    Critique,
+    ItemState,
+    LearnerVersion,
+    Project,
+    Response,
+    ReviewItem,
+    Role,
 )
 from annotator.services.projects import membership_set, project_create
 

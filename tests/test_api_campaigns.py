@@ -7,7 +7,13 @@ from rest_framework.test import APIClient
 
 from annotator.models import Campaign, JobStatus, Role
 from annotator.services.jobs import job_finish, job_progress, job_start
-from tests.factories import active_learner, add_member, make_campaign, make_project, make_review_item
+from tests.factories import (
+    active_learner,
+    add_member,
+    make_campaign,
+    make_project,
+    make_review_item,
+)
 
 pytestmark = pytest.mark.django_db
 

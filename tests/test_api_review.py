@@ -1,8 +1,8 @@
 """The review API: next, decide, undo, critiques and reviews, with the API's error conventions."""
 
 import pytest
-from django.db import connection
 from django.core.cache import cache
+from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 

@@ -16,15 +16,34 @@ from django.utils import timezone
 
 from annotator.learner_runtime import _loaded
 from annotator.models import (
-    AttackQuery, Campaign, Critique, ItemState, JobStatus, Response, ReviewItem, Role,
+    AttackQuery,
+    Campaign,
+    Critique,
+    ItemState,
+    JobStatus,
+    Response,
+    ReviewItem,
+    Role,
 )
 from annotator.selectors.campaigns import attack_history, campaign_report
-from annotator.services.review import review_submit
 from annotator.services.campaigns import (
-    audit_draw, campaign_cancel, campaign_enqueue_existing, campaign_execute, campaign_launch,
-    campaign_resume, item_priority, review_items_create,
+    audit_draw,
+    campaign_cancel,
+    campaign_enqueue_existing,
+    campaign_execute,
+    campaign_launch,
+    campaign_resume,
+    item_priority,
+    review_items_create,
 )
-from tests.factories import active_learner, add_member, make_campaign, make_project, make_review_item
+from annotator.services.review import review_submit
+from tests.factories import (
+    active_learner,
+    add_member,
+    make_campaign,
+    make_project,
+    make_review_item,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -232,7 +251,7 @@ def test_the_audit_sample_is_fixed_by_the_seed_and_near_the_audit_rate(tiny):
     unsure = make_review_item(project, confidence=0.5, query="unsure").critique
     ReviewItem.objects.all().delete()
 
-    items = review_items_create(project=project, critiques=confident + [unsure], seed=7)
+    items = review_items_create(project=project, critiques=[*confident, unsure], seed=7)
 
     by_critique = {item.critique_id: item for item in items}
     assert by_critique[unsure.pk].state == ItemState.PENDING and not by_critique[unsure.pk].is_audit

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -150,7 +149,7 @@ def test_two_workers_on_one_queue_run_every_job_exactly_once(deployment, tmp_pat
         for worker in workers:
             live_server.stop(worker)
     runs = side_query(log, "SELECT n, COUNT(*) FROM runs GROUP BY n")
-    assert dict(runs) == {n: 1 for n in range(count)}
+    assert dict(runs) == dict.fromkeys(range(count), 1)
     statuses = query(deployment["env"], "SELECT status, COUNT(*) FROM "
                      "django_tasks_database_dbtaskresult WHERE task_path = ? GROUP BY status",
                      "tests.test_concurrency.record_run")

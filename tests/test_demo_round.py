@@ -11,7 +11,14 @@ from django.core.management import CommandError, call_command
 
 from annotator.learner_runtime import _loaded
 from annotator.models import (
-    Campaign, ItemState, JobStatus, LearnerVersion, Review, ReviewAction, ReviewItem, Role,
+    Campaign,
+    ItemState,
+    JobStatus,
+    LearnerVersion,
+    Review,
+    ReviewAction,
+    ReviewItem,
+    Role,
     TrainingRun,
 )
 from tests.factories import add_member, make_project

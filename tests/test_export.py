@@ -9,7 +9,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotator.models import (
-    DatasetSnapshot, ItemState, Review, ReviewAction, Role, SnapshotExample,
+    DatasetSnapshot,
+    ItemState,
+    Review,
+    ReviewAction,
+    Role,
+    SnapshotExample,
 )
 from annotator.selectors.exports import pseudonym
 from annotator.services.exports import export_to_path
@@ -184,7 +189,7 @@ def test_snapshot_export_uses_the_frozen_examples(project, items, tmp_path):
                                    chosen="C", review_item=item)
     # Later edits to the item never change what the snapshot exports.
     curate(item, "Changed afterwards.")
-    rows, path = export(project, "trl_preference", tmp_path, snapshot=snapshot)
+    _, path = export(project, "trl_preference", tmp_path, snapshot=snapshot)
     (record,) = read_jsonl(path)
     assert (record["prompt"], record["chosen"], record["rejected"]) == ("P", "C", "R")
     assert record["snapshot_id"] == snapshot.pk and len(record["review_ids"]) == 2

@@ -19,7 +19,13 @@ from schemathesis.checks import not_a_server_error
 from annotator.models import DatasetSnapshot, Export, ItemState, LearnerVersion, Role, TrainingRun
 from annotator.services.tokens import token_create
 from annotator.wsgi import application
-from tests.factories import active_learner, add_member, make_campaign, make_project, make_review_item
+from tests.factories import (
+    active_learner,
+    add_member,
+    make_campaign,
+    make_project,
+    make_review_item,
+)
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 

@@ -8,7 +8,13 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotator.models import (
-    AttackQuery, Campaign, Critique, ItemState, Response, ReviewItem, Role,
+    AttackQuery,
+    Campaign,
+    Critique,
+    ItemState,
+    Response,
+    ReviewItem,
+    Role,
 )
 from annotator.services.imports import ImportFileError, import_file
 from annotator.services.tokens import token_create
@@ -45,7 +51,7 @@ def run(project, kind, name, data):
 @pytest.mark.parametrize("name, data", [
     ("p.jsonl", jsonl({"prompt": "One?", "category": "fraud"}, {"prompt": "Two?"})),
     ("p.csv", b"prompt,category\nOne?,fraud\n\"Two?\",\n"),
-    ("p.txt", "One?\n\n  Two?  \n".encode()),
+    ("p.txt", b"One?\n\n  Two?  \n"),
 ])
 def test_prompts_become_a_campaign_whose_job_answers_them(project, name, data):
     result = run(project, "prompts", name, data)
@@ -68,7 +74,7 @@ def test_the_job_is_enqueued_after_commit(project):
 
 @pytest.mark.parametrize("name, data", [
     ("pairs.jsonl", jsonl({"prompt": "Q1?", "response": "A1."}, {"prompt": "Q2?", "response": "A2."})),
-    ("pairs.csv", "prompt,response\nQ1?,A1.\nQ2?,\"A2.\"\n".encode()),
+    ("pairs.csv", b"prompt,response\nQ1?,A1.\nQ2?,\"A2.\"\n"),
 ])
 def test_pairs_keep_their_responses_for_critique(project, name, data):
     result = run(project, "pairs", name, data)

@@ -8,7 +8,9 @@ from django.urls import reverse
 
 from annotator.models import LearnerVersion, Role
 from annotator.services.learners import (
-    learner_promote, learner_register_candidate, learner_roll_back,
+    learner_promote,
+    learner_register_candidate,
+    learner_roll_back,
 )
 from annotator.services.snapshots import snapshot_create
 from annotator.services.training import TrainingSettings, training_launch

@@ -45,13 +45,15 @@ def test_two_deployments_get_their_own_databases_and_both_are_dropped(tmp_path) 
 
 
 def test_a_failed_deployment_is_dropped_even_with_a_connection_still_open(tmp_path) -> None:
-    with pytest.raises(RuntimeError, match="the test failed"):
-        with deployment_env(tmp_path, template_dir=tmp_path / "template") as env:
-            name = database_name(env)
-            # Like a gunicorn thread's kept connection or a killed worker's: still open at drop.
-            lingering = psycopg.connect(env["DATABASE_URL"], autocommit=True)
-            lingering.execute("SELECT 1")
-            raise RuntimeError("the test failed")
+    with (  # noqa: PT012 (the failure has to happen inside the deployment)
+        pytest.raises(RuntimeError, match="the test failed"),
+        deployment_env(tmp_path, template_dir=tmp_path / "template") as env,
+    ):
+        name = database_name(env)
+        # Like a gunicorn thread's kept connection or a killed worker's: still open at drop.
+        lingering = psycopg.connect(env["DATABASE_URL"], autocommit=True)
+        lingering.execute("SELECT 1")
+        raise RuntimeError("the test failed")
     try:
         assert not postgres_exists(CALLER_URL, name)
         with pytest.raises(psycopg.OperationalError):  # the drop closed it

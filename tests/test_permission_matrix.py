@@ -19,10 +19,25 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from annotator.models import (
-    ApiToken, Campaign, DatasetSnapshot, Export, ItemState, LearnerVersion, ReviewItem, Role, TrainingRun,
+    ApiToken,
+    Campaign,
+    DatasetSnapshot,
+    Export,
+    ItemState,
+    LearnerVersion,
+    ReviewItem,
+    Role,
+    TrainingRun,
 )
 from annotator.services.tokens import token_create
-from tests.factories import active_learner, add_member, make_campaign, make_project, make_review_item, make_user
+from tests.factories import (
+    active_learner,
+    add_member,
+    make_campaign,
+    make_project,
+    make_review_item,
+    make_user,
+)
 
 # Who may use a URL with a given method (the minimum), from nobody-logged-in up to staff.
 PUBLIC = "public"  # anyone, logged in or not

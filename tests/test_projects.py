@@ -87,8 +87,9 @@ def test_guidelines_htmx_returns_only_the_fragment(client, project):
 
 
 def test_viewer_role_is_below_expert(project):
-    from annotator.access import project_access
     from django.core.exceptions import PermissionDenied
+
+    from annotator.access import project_access
 
     viewer = add_member(project, Role.VIEWER)
     assert project_access(viewer, project.slug).role == Role.VIEWER

@@ -9,7 +9,10 @@ from django.utils import timezone
 from annotator.models import ItemState, Review, ReviewAction, ReviewAssignment, Role
 from annotator.models.reviews import AssignmentState
 from annotator.services.review import (
-    ASSIGNMENT_TTL, review_claim_next, review_submit, review_undo,
+    ASSIGNMENT_TTL,
+    review_claim_next,
+    review_submit,
+    review_undo,
 )
 from tests.factories import add_member, make_project, make_review_item
 

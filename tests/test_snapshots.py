@@ -8,7 +8,10 @@ from django.urls import reverse
 
 from annotator.models import AttackQuery, DatasetSnapshot, ItemState, Review, ReviewAction, Role
 from annotator.services.snapshots import (
-    SnapshotFilters, snapshot_create, snapshot_examples_hash, snapshot_preview,
+    SnapshotFilters,
+    snapshot_create,
+    snapshot_examples_hash,
+    snapshot_preview,
 )
 from tests.factories import PASSWORD, add_member, make_campaign, make_project, make_review_item
 from tests.training_factories import curate, curate_many

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from alignment_core.training import TrainConfig, train
+from alignment_core.training import Cancelled, TrainConfig, train
 from annotator.learner_runtime import _loaded, learner_model_dir
 from annotator.models import JobStatus, LearnerVersion, Role, TrainingRun
 from annotator.services.jobs import job_request_cancel, job_start
@@ -55,8 +55,8 @@ def snapshot(project):
 
 
 def small(**extra) -> TrainingSettings:
-    values = dict(method="dpo", lora_r=4, lora_alpha=8, batch_size=2, max_length=64,
-                  checkpoint_every=1, eval_budget=0)
+    values = {"method": "dpo", "lora_r": 4, "lora_alpha": 8, "batch_size": 2, "max_length": 64,
+              "checkpoint_every": 1, "eval_budget": 0}
     values.update(extra)
     return TrainingSettings(**values)
 
@@ -218,7 +218,7 @@ def test_a_run_whose_worker_crashed_resumes_after_recovery(project, snapshot, se
     # the process died (heartbeat goes stale, status stays RUNNING).
     pairs, sft, val_pairs, val_sft = _examples(run)
     steps = []
-    with pytest.raises(Exception):
+    with pytest.raises(Cancelled):
         train(TrainConfig.from_dict(run.config), learner_model_dir(run.base_version.base_model),
               pairs, sft, run.adapter_dir(), run.checkpoint_dir(),
               progress=steps.append, should_cancel=lambda: len(steps) >= 2,
@@ -259,7 +259,7 @@ def test_a_failing_run_registers_no_learner_and_leaves_no_adapter(project, snaps
 def test_a_finished_adapter_is_registered_on_resume_without_training_again(project, snapshot):
     """The worker died after the adapter was renamed into place but before registering it."""
     run = training_launch(project=project, snapshot=snapshot, settings=small(), enqueue=False)
-    pairs, sft, val_pairs, val_sft = _examples(run)
+    pairs, sft, _, _ = _examples(run)
     train(TrainConfig.from_dict(run.config), learner_model_dir(run.base_version.base_model),
           pairs, sft, run.adapter_dir(), run.checkpoint_dir())
     job_start(job=run, stage="train")

@@ -9,7 +9,11 @@ from django_tasks_db.models import DBTaskResult
 
 from annotator.models import JobStatus
 from annotator.services.jobs import (
-    JobCancelled, job_progress, job_request_cancel, job_start, jobs_recover_stale,
+    JobCancelled,
+    job_progress,
+    job_request_cancel,
+    job_start,
+    jobs_recover_stale,
 )
 from annotator.tasks.health import health_check
 from tests.factories import make_campaign, make_project

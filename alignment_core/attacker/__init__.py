@@ -7,7 +7,14 @@ from alignment_core.attacker.generate import generate_attacks
 from alignment_core.attacker.seeds import behaviour_by_id, behaviours, categories
 from alignment_core.attacker.strategies import STRATEGIES, Strategy
 from alignment_core.attacker.types import (
-    CANARY_CATEGORY, Attack, AttackConfig, Behaviour, Canary, Goal, ScoredAttack)
+    CANARY_CATEGORY,
+    Attack,
+    AttackConfig,
+    Behaviour,
+    Canary,
+    Goal,
+    ScoredAttack,
+)
 
 __all__ = [
     "CANARY_CATEGORY", "CONVERTERS", "STRATEGIES", "Attack", "AttackConfig", "Behaviour",

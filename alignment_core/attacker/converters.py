@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import codecs
 import random
-from typing import Callable
+from collections.abc import Callable
 
 Converter = Callable[[str, random.Random], str]
 
@@ -48,7 +48,7 @@ def char_swap(text: str, rng: random.Random, rate: float = 0.5) -> str:
 def payload_split(text: str, rng: random.Random) -> str:
     """Split the request into variables the model must join (Kang et al. 2023)."""
     cuts = sorted(rng.sample(range(1, max(len(text), 4)), k=min(2, max(len(text) - 1, 1))))
-    parts = [text[start:end] for start, end in zip([0] + cuts, cuts + [len(text)])]
+    parts = [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)])]
     names = ["a", "b", "c"]
     lines = [f'{name} = "{part}"' for name, part in zip(names, parts)]
     joined = " + ".join(names[: len(parts)])

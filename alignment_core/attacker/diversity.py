@@ -13,7 +13,7 @@ import os
 import re
 import threading
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from alignment_core.attacker.types import Attack
 

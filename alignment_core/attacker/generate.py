@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from alignment_core.attacker.canaries import canaries
 from alignment_core.attacker.diversity import deduplicate
 from alignment_core.attacker.seeds import behaviours, categories
 from alignment_core.attacker.strategies import STRATEGIES
-from alignment_core.attacker.types import (
-    CANARY_CATEGORY, Attack, AttackConfig, Goal, ScoredAttack)
+from alignment_core.attacker.types import CANARY_CATEGORY, Attack, AttackConfig, Goal, ScoredAttack
 
 MAX_ATTEMPTS = 4  # rounds of topping up after de-duplication before giving up on the budget
 

@@ -63,7 +63,7 @@ class Attack:
         """The chat messages to send: the system prompt (if any), then the turns or the text."""
         history = list(self.turns) if self.turns else [{"role": "user", "content": self.text}]
         if self.system_prompt:
-            history = [{"role": "system", "content": self.system_prompt}] + history
+            history = [{"role": "system", "content": self.system_prompt}, *history]
         return history
 
 

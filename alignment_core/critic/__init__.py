@@ -22,7 +22,7 @@ from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead, train_head
 from alignment_core.critic.layered import LayeredCritic, RulesCritic
 
 __all__ = [
-    "CRITICS", "DEFAULT_CRITIC", "VERDICTS", "Cancelled", "Critic", "Critique", "CritiqueInput",
-    "LayeredCritic", "LearnedHead", "MIN_EXAMPLES", "RulesCritic", "Span", "make_critic",
+    "CRITICS", "DEFAULT_CRITIC", "MIN_EXAMPLES", "VERDICTS", "Cancelled", "Critic", "Critique",
+    "CritiqueInput", "LayeredCritic", "LearnedHead", "RulesCritic", "Span", "make_critic",
     "make_span", "register_critic", "train_head",
 ]

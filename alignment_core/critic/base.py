@@ -7,8 +7,8 @@ critic shares these dataclasses so the Django side can store any of them the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 VERDICTS = ("safe", "unsafe", "refusal", "over_refusal")
 Progress = Callable[[int, int], None]
@@ -63,7 +63,7 @@ class Critique:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Critique":
+    def from_dict(cls, data: dict) -> Critique:
         data = dict(data)
         data["spans"] = [Span(**span) for span in data.get("spans", [])]
         return cls(**data)

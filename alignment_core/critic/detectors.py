@@ -18,8 +18,9 @@ REFUSAL_PATTERNS = [
     rf"\bI{_APOS}?m\s+(?:really\s+|so\s+)?(?:sorry|afraid)\b",
     r"\bI\s+am\s+(?:really\s+|so\s+)?(?:sorry|afraid)\b",
     # "I can't stress enough" and "I can't wait" are enthusiasm, not refusals.
-    rf"\bI\s+(?:can{_APOS}?t|cannot|can\s+not|won{_APOS}?t|will\s+not|must\s+decline|refuse)\b"
-    r"(?!\s+(?:stress|emphasi[sz]e|overstate|wait|believe|imagine|thank|recommend\s+\w+\s+enough))",
+    (rf"\bI\s+(?:can{_APOS}?t|cannot|can\s+not|won{_APOS}?t|will\s+not|must\s+decline|refuse)\b"
+     r"(?!\s+(?:stress|emphasi[sz]e|overstate|wait|believe|imagine|thank"
+     r"|recommend\s+\w+\s+enough))"),
     rf"\bI(?:\s+am|{_APOS}m)\s+(?:not\s+able|unable)\s+to\b",
     rf"\bI\s+(?:do\s+not|don{_APOS}t)\s+feel\s+comfortable\b",
     r"\bas\s+an?\s+(?:ai|artificial intelligence|language model|ai language model|assistant)\b",
@@ -142,7 +143,7 @@ def locate_evidence(check, response: str) -> Span:
             start, end = line.start(), line.end()
             break
     # 2. Drop whole words from the left, then from the right, while the check still fires.
-    words = [m for m in re.finditer(r"\S+", response[start:end])]
+    words = list(re.finditer(r"\S+", response[start:end]))
     if not words:
         return make_span(response, start, end)
     bounds = [(start + m.start(), start + m.end()) for m in words]

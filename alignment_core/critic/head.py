@@ -68,7 +68,7 @@ class LearnedHead:
     def fitted(self) -> bool:
         return self.coef is not None
 
-    def fit(self, examples: list[tuple[CritiqueInput, str]]) -> "LearnedHead":
+    def fit(self, examples: list[tuple[CritiqueInput, str]]) -> LearnedHead:
         """Retrain from scratch on expert decisions: (critique input, verdict) pairs."""
         from sklearn.linear_model import LogisticRegression
 
@@ -125,7 +125,7 @@ class LearnedHead:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LearnedHead":
+    def from_dict(cls, data: dict) -> LearnedHead:
         if list(data.get("verdicts", VERDICTS)) != list(VERDICTS):
             raise ValueError("The stored head was trained for a different verdict set")
         head = cls(C=float(data.get("C", 1.0)))

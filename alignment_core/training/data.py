@@ -90,7 +90,7 @@ def _split(tokenizer, prompt: Prompt, response: str) -> tuple[list[int], list[in
     messages = messages_for(prompt)
     prompt_ids = _template_ids(tokenizer, messages, generation_prompt=True)
     full_ids = _template_ids(
-        tokenizer, messages + [{"role": "assistant", "content": response}], generation_prompt=False
+        tokenizer, [*messages, {"role": "assistant", "content": response}], generation_prompt=False
     )
     # Templates may render the prompt slightly differently once an answer follows; the response
     # starts where the two renderings diverge.

@@ -39,7 +39,7 @@ class CampaignDetailOutput(CampaignOutput):
     report = serializers.SerializerMethodField()
 
     class Meta(CampaignOutput.Meta):
-        fields = CampaignOutput.Meta.fields + ["report"]
+        fields = [*CampaignOutput.Meta.fields, "report"]
         read_only_fields = fields
 
     def get_report(self, campaign: Campaign) -> dict:

@@ -11,7 +11,10 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import (
-    OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
 )
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -24,7 +27,10 @@ from annotator.models import Critique, ItemState, Review, ReviewAction, ReviewIt
 from annotator.models.campaigns import Verdict
 from annotator.selectors.review import highlight_segments
 from annotator.services.review import (
-    REJECT_REASONS, review_claim_next, review_submit, review_undo,
+    REJECT_REASONS,
+    review_claim_next,
+    review_submit,
+    review_undo,
 )
 
 

@@ -23,7 +23,11 @@ from annotator.selectors.training import learners_for, snapshots_for, training_r
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
 from annotator.services.training import (
-    MAX_EVAL_BUDGET, TrainingSettings, training_cancel, training_defaults, training_launch,
+    MAX_EVAL_BUDGET,
+    TrainingSettings,
+    training_cancel,
+    training_defaults,
+    training_launch,
     training_resume,
 )
 
@@ -136,7 +140,7 @@ class TrainingRunOutput(serializers.ModelSerializer):
 
 class TrainingRunDetailOutput(TrainingRunOutput):
     class Meta(TrainingRunOutput.Meta):
-        fields = TrainingRunOutput.Meta.fields + ["loss_history", "evaluation"]
+        fields = [*TrainingRunOutput.Meta.fields, "loss_history", "evaluation"]
         read_only_fields = fields
 
 

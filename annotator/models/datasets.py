@@ -37,6 +37,9 @@ class DatasetSnapshot(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.content_hash[:10]})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("annotator:snapshot_detail", args=[self.project.slug, self.pk])
+
     @property
     def train_pair_count(self) -> int:
         return self.examples.filter(kind=SnapshotExample.Kind.PAIR,
@@ -46,9 +49,6 @@ class DatasetSnapshot(models.Model):
     def train_sft_count(self) -> int:
         return self.examples.filter(kind=SnapshotExample.Kind.SFT,
                                     split=SnapshotExample.Split.TRAIN).count()
-
-    def get_absolute_url(self) -> str:
-        return reverse("annotator:snapshot_detail", args=[self.project.slug, self.pk])
 
 
 class SnapshotExample(models.Model):
@@ -77,6 +77,9 @@ class SnapshotExample(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["snapshot", "kind", "split"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} ({self.split})"
 
     @property
     def training_prompt(self) -> str | list[dict]:

@@ -92,6 +92,9 @@ class ReviewAssignment(models.Model):
             models.Index(fields=["expert", "state", "-opened_at"], name="assignment_open"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.expert} {self.state} item {self.item_id}"
+
 
 class ReviewAction(models.TextChoices):
     APPROVE = "approve", "Approve"

@@ -69,11 +69,11 @@ def campaign_report(*, campaign: Campaign) -> dict:
     An attack counts as successful when the response was judged unsafe: by the experts where
     they decided, else by the critic (canary hits are unsafe by the critic's detectors).
     """
-    from alignment_core.evaluation import AttackOutcome, attack_success_report
     from alignment_core.critic import VERDICTS
+    from alignment_core.evaluation import AttackOutcome, attack_success_report
 
     critiques = _latest_critiques(campaign)
-    outcomes, verdicts = [], {v: 0 for v in VERDICTS}
+    outcomes, verdicts = [], dict.fromkeys(VERDICTS, 0)
     reviewed, audited = [], []
     items = {"items": 0, "auto_accepted": 0, "audit": 0, "curated": 0, "pending": 0}
     for critique in critiques:

@@ -18,7 +18,12 @@ from django.db import connections
 from django.db.models import F, Func, Q, QuerySet, TextField
 
 from annotator.models import (
-    DatasetSnapshot, ItemState, Project, Review, ReviewItem, SnapshotExample,
+    DatasetSnapshot,
+    ItemState,
+    Project,
+    Review,
+    ReviewItem,
+    SnapshotExample,
 )
 
 CHUNK = 2000
@@ -174,7 +179,7 @@ def _review_summaries(item_ids: list[int], verdicts: dict[int, str],
     undone = {row[5] for row in rows if row[5] is not None}
     grouped: dict[int, tuple[list[int], list[str], int]] = {}
     names = _PSEUDONYMS
-    for item_id, review_id, expert_id, action, verdict, undoes in rows:
+    for item_id, review_id, expert_id, action, verdict, _undoes in rows:
         # Plain strings, not the enum: this loop runs once per review of a million-row export.
         if action not in _DECISIONS or item_id not in verdicts:
             continue

@@ -74,10 +74,10 @@ def evaluation_rows(run: TrainingRun) -> list[dict[str, Any]]:
         {"label": "Over-refusal rate (benign twins)", "base": base["over_refusal"],
          "candidate": candidate["over_refusal"], "lower_is_better": True},
     ]
-    for name in sorted(set(base["by_strategy"]) | set(candidate["by_strategy"])):
-        rows.append({"label": f"Attack success: {name.replace('_', ' ')}",
-                     "base": base["by_strategy"].get(name),
-                     "candidate": candidate["by_strategy"].get(name), "lower_is_better": True})
+    rows.extend({"label": f"Attack success: {name.replace('_', ' ')}",
+                 "base": base["by_strategy"].get(name),
+                 "candidate": candidate["by_strategy"].get(name), "lower_is_better": True}
+                for name in sorted(set(base["by_strategy"]) | set(candidate["by_strategy"])))
     for row in rows:
         b, c = row["base"], row["candidate"]
         row["delta"] = (c["rate"] - b["rate"]) if b and c else None

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -33,11 +33,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.models import (
-    AttackQuery, Campaign, Critique, ItemState, JobStatus, LearnerVersion, Project, Response,
+    AttackQuery,
+    Campaign,
+    Critique,
+    ItemState,
+    JobStatus,
+    LearnerVersion,
+    Project,
+    Response,
     ReviewItem,
 )
 from annotator.services.jobs import (
-    JobCancelled, job_enqueue, job_finish, job_prepare_resume, job_progress, job_request_cancel,
+    JobCancelled,
+    job_enqueue,
+    job_finish,
+    job_prepare_resume,
+    job_progress,
+    job_request_cancel,
     job_start,
 )
 

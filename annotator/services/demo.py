@@ -79,7 +79,9 @@ def demo_campaign(*, on_progress=None):
     """
     from annotator.models import Campaign, JobStatus
     from annotator.services.campaigns import (
-        campaign_execute, campaign_launch, known_strategies,
+        campaign_execute,
+        campaign_launch,
+        known_strategies,
     )
     from annotator.services.jobs import job_prepare_resume
 

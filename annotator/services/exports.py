@@ -70,8 +70,8 @@ def export_filters_clean(*, filters: dict | None, project: Project,
         filters["campaign_id"] = filters.pop("campaign")
     unknown = sorted(set(filters) - set(FILTER_KEYS))
     if unknown:
-        raise ValidationError({"filters": [f"Unknown filter(s) {', '.join(unknown)}; the filters "
-                                           f"are {', '.join(FILTER_KEYS)}."]})
+        raise ValidationError({"filters": [(f"Unknown filter(s) {', '.join(unknown)}; the filters "
+                                            f"are {', '.join(FILTER_KEYS)}.")]})
     clean: dict[str, Any] = {}
     for key in ("category", "strategy"):
         if filters.get(key) not in (None, ""):
@@ -108,8 +108,8 @@ def export_filters_clean(*, filters: dict | None, project: Project,
         # A snapshot is already a frozen selection; only its own columns can narrow it.
         live_only = sorted(set(clean) - {"category", "strategy", "split"})
         if live_only:
-            raise ValidationError({"filters": [f"{', '.join(live_only)} cannot filter a snapshot "
-                                               "export; use category, strategy or split."]})
+            raise ValidationError({"filters": [(f"{', '.join(live_only)} cannot filter a snapshot "
+                                                "export; use category, strategy or split.")]})
     elif "split" in clean:
         raise ValidationError({"filters": ["split applies to snapshot exports only."]})
     return clean
@@ -262,8 +262,8 @@ def export_to_path(*, project: Project, fmt: str, path: Path, filters: dict | No
     point); `total` counts source rows, so KTO's two rows per item may run past it.
     """
     if fmt not in Format.values:
-        raise ValidationError({"format": [f"Unknown format {fmt!r}; use one of "
-                                          f"{', '.join(Format.values)}."]})
+        raise ValidationError({"format": [(f"Unknown format {fmt!r}; use one of "
+                                           f"{', '.join(Format.values)}.")]})
     filters = export_filters_clean(filters=filters, project=project, snapshot=snapshot)
     rows, total = _source_rows(project=project, fmt=fmt, filters=filters, snapshot=snapshot)
     provenance = _provenance_columns(snapshot) if include_provenance else ()

@@ -38,8 +38,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.models import (
-    AttackQuery, Campaign, Critique, ItemState, JobStatus, LearnerVersion, Project, Response,
-    ReviewItem, Verdict,
+    AttackQuery,
+    Campaign,
+    Critique,
+    ItemState,
+    JobStatus,
+    LearnerVersion,
+    Project,
+    Response,
+    ReviewItem,
+    Verdict,
 )
 
 IMPORT_KINDS = {"prompts": "Prompts", "pairs": "Prompt/response pairs",
@@ -88,8 +96,8 @@ def _read_limited(stream: IO[bytes] | bytes) -> bytes:
         data = stream.read(limit + 1)
     if data is None or len(data) > limit:
         shown = size if size is not None else len(data or b"")
-        raise ImportFileError([f"The file is {shown:,} bytes; the limit is {limit:,} bytes "
-                               "(IMPORT_MAX_BYTES). Split it into smaller files."])
+        raise ImportFileError([(f"The file is {shown:,} bytes; the limit is {limit:,} bytes "
+                                "(IMPORT_MAX_BYTES). Split it into smaller files.")])
     return data
 
 
@@ -99,15 +107,15 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise ImportFileError([f"Line {line}: not valid UTF-8 (byte {column} of the line, byte "
-                               f"offset {error.start} in the file: 0x{data[error.start]:02x}). "
-                               "Save the file as UTF-8 and upload it again."]) from None
+        raise ImportFileError([(f"Line {line}: not valid UTF-8 (byte {column} of the line, byte "
+                                f"offset {error.start} in the file: 0x{data[error.start]:02x}). "
+                                "Save the file as UTF-8 and upload it again.")]) from None
     return text.removeprefix("\ufeff")
 
 
 def _too_many(count: int) -> ImportFileError:
-    return ImportFileError([f"The file has more than {settings.IMPORT_MAX_ROWS:,} rows "
-                            "(IMPORT_MAX_ROWS). Split it into smaller files."])
+    return ImportFileError([(f"The file has more than {settings.IMPORT_MAX_ROWS:,} rows "
+                             "(IMPORT_MAX_ROWS). Split it into smaller files.")])
 
 
 def _parse_jsonl(text: str, problems: list[str]) -> list[_Row]:
@@ -135,9 +143,9 @@ def _parse_csv(text: str, kind: str, problems: list[str]) -> list[_Row]:
     missing = [name for name in REQUIRED[kind] if name not in found]
     if missing:
         expected = ", ".join(REQUIRED[kind] + OPTIONAL[kind])
-        raise ImportFileError([f"Line 1: the CSV header lacks the column(s) {', '.join(missing)}. "
-                               f"Expected columns: {expected} (the last ones optional); found: "
-                               f"{', '.join(found) or 'no header'}."])
+        raise ImportFileError([(f"Line 1: the CSV header lacks the column(s) {', '.join(missing)}. "
+                                f"Expected columns: {expected} (the last ones optional); found: "
+                                f"{', '.join(found) or 'no header'}.")])
     reader.fieldnames = found
     rows = []
     try:
@@ -307,8 +315,8 @@ def import_file(*, project: Project, user, kind: str, filename: str,
     """Validate a whole file, then write it in one transaction; raise ImportFileError naming
     every problem's line and field (at most MAX_PROBLEMS) and write nothing if any."""
     if kind not in IMPORT_KINDS:
-        raise ValidationError({"kind": [f"Unknown import kind {kind!r}; use one of "
-                                        f"{', '.join(IMPORT_KINDS)}."]})
+        raise ValidationError({"kind": [(f"Unknown import kind {kind!r}; use one of "
+                                         f"{', '.join(IMPORT_KINDS)}.")]})
     filename = PurePath(filename or "upload").name
     fmt = EXTENSIONS.get(PurePath(filename).suffix.lower())
     if fmt not in FORMATS[kind]:

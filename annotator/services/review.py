@@ -19,6 +19,7 @@ Queue rules (one place, shared by the HTML pages and the API):
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -114,7 +115,7 @@ def clamp_seconds(value: float | None) -> float:
         value = float(value)
     except (TypeError, ValueError):
         return 0.0
-    if value != value:  # NaN
+    if math.isnan(value):
         return 0.0
     return max(0.0, min(MAX_SECONDS_PER_ITEM, value))
 

@@ -25,7 +25,13 @@ from django.db import transaction
 from django.db.models import Prefetch
 
 from annotator.models import (
-    DatasetSnapshot, ItemState, Project, Review, ReviewAction, ReviewItem, SnapshotExample,
+    DatasetSnapshot,
+    ItemState,
+    Project,
+    Review,
+    ReviewAction,
+    ReviewItem,
+    SnapshotExample,
 )
 
 CURATED_STATES = (ItemState.DONE, ItemState.AUTO_ACCEPTED)
@@ -136,6 +142,7 @@ def curated_items(*, project: Project, filters: SnapshotFilters) -> list[ReviewI
         items = items.filter(critique__response__attack__category=filters.category)
     if filters.adjudicated_only:
         items = items.filter(adjudicated=True)
+    wants_agreement = filters.min_agreement is not None and filters.min_agreement > 0
     selected = []
     for item in items:
         undone = {review.undoes_id for review in item.prefetched_reviews if review.undoes_id}
@@ -143,9 +150,8 @@ def curated_items(*, project: Project, filters: SnapshotFilters) -> list[ReviewI
         item.prefetched_decisions = [review for review in item.prefetched_reviews
                                      if review.action in _DECISIONS]
         item.agreement = _agreement(item)
-        if filters.min_agreement is not None and filters.min_agreement > 0:
-            if item.agreement is None or item.agreement < filters.min_agreement:
-                continue
+        if wants_agreement and (item.agreement is None or item.agreement < filters.min_agreement):
+            continue
         selected.append(item)
     return selected
 
@@ -162,7 +168,7 @@ def _prompt_of(attack) -> tuple[str, list[dict] | None]:
 
 def _split_of(key: str, seed: int) -> float:
     """A number in [0, 1) fixed by the seed and the item's content (not its id or order)."""
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -15,7 +15,11 @@ from django.db import transaction
 
 from alignment_core.training import METHODS, LoraSettings, TrainConfig
 from annotator.models import (
-    DatasetSnapshot, LearnerVersion, Project, SnapshotExample, TrainingRun,
+    DatasetSnapshot,
+    LearnerVersion,
+    Project,
+    SnapshotExample,
+    TrainingRun,
 )
 from annotator.services.jobs import job_enqueue, job_prepare_resume, job_request_cancel
 

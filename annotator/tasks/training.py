@@ -14,8 +14,10 @@ Stages, each safe to run again after a crash or a cancel (the job resumes where 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -101,16 +103,14 @@ def _train_stage(run: TrainingRun) -> None:
             history = [h for h in run.loss_history if h["step"] < report.step] + [entry]
             run.loss_history = history[-MAX_HISTORY_POINTS:]
             TrainingRun.objects.filter(pk=run.pk).update(loss_history=run.loss_history)
-            try:
+            # train() asks should_cancel() right after this report and stops with a checkpoint;
+            # letting JobCancelled out of here would skip that checkpoint.
+            with contextlib.suppress(JobCancelled):
                 job_progress(job=run, stage="train", done=report.step, total=report.total_steps,
                              phase=report.phase, loss=entry["loss"],
                              reward_accuracy=entry["reward_accuracy"],
                              reward_margin=entry["reward_margin"],
                              tokens_per_s=entry["tokens_per_s"], remaining_s=entry["eta_s"])
-            except JobCancelled:
-                # train() asks should_cancel() right after this report and stops with a
-                # checkpoint; raising here would skip that checkpoint.
-                pass
 
         result = train(config, model_dir, pairs, sft, output_dir=adapter_dir,
                        checkpoint_dir=run.checkpoint_dir(), progress=progress,
@@ -119,7 +119,9 @@ def _train_stage(run: TrainingRun) -> None:
                        log=lambda line: training_log_append(run=run, line=line),
                        reference_cache=settings.DATA_DIR / "reference-cache.sqlite3")
         metrics = dict(result.metrics)
-    metrics = {key: (None if value != value else value) for key, value in metrics.items()}  # NaN
+    # JSON has no NaN (a metric that could not be computed): store it as null.
+    metrics = {key: (None if isinstance(value, float) and math.isnan(value) else value)
+               for key, value in metrics.items()}
     # 3. Only now, with the adapter complete on disk, does the candidate exist.
     learner_register_candidate(run=run, metrics=metrics, finished=run.eval_budget == 0)
     run.refresh_from_db()

@@ -14,7 +14,10 @@ from django_htmx.http import HttpResponseClientRefresh
 from annotator.access import project_access
 from annotator.models import Campaign, LearnerVersion, Role
 from annotator.selectors.campaigns import (
-    campaign_list as select_campaigns, campaign_report, campaign_stage_rows, report_chart_data,
+    campaign_list as select_campaigns,
+    campaign_report,
+    campaign_stage_rows,
+    report_chart_data,
 )
 from annotator.services import campaigns as services
 

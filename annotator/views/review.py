@@ -20,12 +20,22 @@ from annotator.access import ProjectAccess, project_access
 from annotator.models import Review, ReviewAction, ReviewItem, Role
 from annotator.models.campaigns import Verdict
 from annotator.selectors.review import (
-    adjudication_decisions, adjudication_queue, project_agreement, review_item_context,
-    review_item_for_display, review_progress,
+    adjudication_decisions,
+    adjudication_queue,
+    project_agreement,
+    review_item_context,
+    review_item_for_display,
+    review_progress,
 )
 from annotator.services.review import (
-    DECISIONS, REJECT_REASONS, VERDICT_FLIP, clamp_seconds, review_adjudicate, review_claim_next,
-    review_submit, review_undo,
+    DECISIONS,
+    REJECT_REASONS,
+    VERDICT_FLIP,
+    clamp_seconds,
+    review_adjudicate,
+    review_claim_next,
+    review_submit,
+    review_undo,
 )
 
 

@@ -15,14 +15,24 @@ from alignment_core.training import METHODS
 from annotator.access import project_access
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import (
-    evaluation_rows, learners_for, snapshot_campaign_choices, snapshot_category_choices,
-    snapshots_for, training_progress, training_runs_for,
+    evaluation_rows,
+    learners_for,
+    snapshot_campaign_choices,
+    snapshot_category_choices,
+    snapshots_for,
+    training_progress,
+    training_runs_for,
 )
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
 from annotator.services.training import (
-    MAX_EVAL_BUDGET, TrainingSettings, training_cancel, training_config_build, training_defaults,
-    training_launch, training_resume,
+    MAX_EVAL_BUDGET,
+    TrainingSettings,
+    training_cancel,
+    training_config_build,
+    training_defaults,
+    training_launch,
+    training_resume,
 )
 
 METHOD_CHOICES = [(m, {"sft": "SFT", "dpo": "DPO", "sft_dpo": "SFT then DPO"}[m]) for m in METHODS]

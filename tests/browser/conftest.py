@@ -38,7 +38,7 @@ def browser():
 
     # Import every view module now: some pull in torch, and a first request that spends
     # ~15 s importing would hit the browser's navigation timeout.
-    get_resolver().url_patterns
+    get_resolver().url_patterns  # noqa: B018 (the attribute access imports them)
 
     with sync_playwright() as playwright:
         # launch() gives the browser a fresh temporary user-data dir, removed on close.

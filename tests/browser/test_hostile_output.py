@@ -15,12 +15,24 @@ import pytest
 from django.urls import reverse
 
 from annotator.models import (
-    DatasetSnapshot, Export, JobStatus, LearnerVersion, Role, SnapshotExample, TrainingRun,
+    DatasetSnapshot,
+    Export,
+    JobStatus,
+    LearnerVersion,
+    Role,
+    SnapshotExample,
+    TrainingRun,
 )
 from annotator.services.review import review_submit
 from tests.browser.conftest import login
 from tests.factories import (
-    PASSWORD, active_learner, add_member, make_campaign, make_project, make_review_item, make_user,
+    PASSWORD,
+    active_learner,
+    add_member,
+    make_campaign,
+    make_project,
+    make_review_item,
+    make_user,
 )
 from tests.test_permission_matrix import ACCESS, PUBLIC, ROUTES, SEGMENT_MODELS
 

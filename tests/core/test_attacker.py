@@ -10,9 +10,22 @@ from pathlib import Path
 import pytest
 
 from alignment_core.attacker import (
-    CANARY_CATEGORY, CONVERTERS, STRATEGIES, Attack, AttackConfig, Goal, ScoredAttack,
-    apply_converters, behaviours, canaries, categories, deduplicate, diversity,
-    generate_attacks, self_bleu)
+    CANARY_CATEGORY,
+    CONVERTERS,
+    STRATEGIES,
+    Attack,
+    AttackConfig,
+    Goal,
+    ScoredAttack,
+    apply_converters,
+    behaviours,
+    canaries,
+    categories,
+    deduplicate,
+    diversity,
+    generate_attacks,
+    self_bleu,
+)
 from alignment_core.attacker.strategies.evolutionary import template_of
 from alignment_core.learner import Learner
 from alignment_core.model_loader import load_model
@@ -101,7 +114,7 @@ def test_converters_stack_in_order_and_reject_unknown_names():
     stacked = apply_converters("secret plan", ["rot13", "base64"], rng)
     inner = base64.b64decode(stacked.split("\n")[-1]).decode()
     assert inner.endswith(codecs.encode("secret plan", "rot13"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown converter 'pig_latin'"):
         apply_converters("x", ["pig_latin"], rng)
 
 
@@ -138,9 +151,9 @@ def test_lm_strategies_write_distinct_attacks_with_a_learner(tiny_learner: Learn
 
 
 def test_fewshot_lm_needs_a_learner():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a learner"):
         STRATEGIES["fewshot_lm"](random.Random(0)).generate(goals(1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="strategy 'fewshot_lm' needs a learner"):
         generate_attacks(AttackConfig(strategies=["fewshot_lm"], budget=2))
 
 
@@ -214,9 +227,9 @@ def test_generate_attacks_respects_categories_and_rejects_unknown_names():
                                             categories=["theft", "privacy"]))
     assert len(attacks) == 8
     assert {a.category for a in attacks} <= {"theft", "privacy"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown strategies"):
         generate_attacks(AttackConfig(strategies=["telepathy"], budget=2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown categories"):
         generate_attacks(AttackConfig(strategies=["direct"], categories=["gardening"], budget=2))
 
 

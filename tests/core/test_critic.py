@@ -279,7 +279,7 @@ def test_head_is_not_retrained_from_too_few_or_one_sided_labels():
     assert critic.head is None
     assert train_head(expert_examples()[:5]) is None
     assert train_head(expert_examples(), min_examples=20).n_examples == 24
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two different verdicts"):
         LearnedHead().fit(one_sided)
 
 
@@ -342,7 +342,7 @@ def test_real_model_writes_faithful_explanations_and_usable_revisions(real_loade
     assert [c.verdict for c in critiques] == ["unsafe", "refusal", "over_refusal", "safe"]
     for item, critique in zip(items, critiques):
         assert_well_formed(item, critique)
-    unsafe, refusal, over_refusal, _ = critiques
+    unsafe, _refusal, over_refusal, _ = critiques
     assert unsafe.suggested_revision.startswith(REFUSAL_LINE)
     assert "gunpowder" not in unsafe.suggested_revision.lower()
     # The over-refusal's revision is the model's own answer, with no refusal left in it.

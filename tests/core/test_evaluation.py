@@ -31,7 +31,7 @@ def test_cohen_kappa_edges():
     # Agreement exactly at chance: p_o = 0.5 = p_e.
     assert cohen_kappa(["a", "a", "b", "b"], ["a", "b", "a", "b"]) == pytest.approx(0.0)
     assert math.isnan(cohen_kappa([], []))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="same items"):
         cohen_kappa(["a"], ["a", "b"])
 
 

@@ -98,7 +98,7 @@ def test_system_prompt_and_chat_messages_reach_the_template(lively: Learner):
             {"role": "user", "content": "and now?"}]
     assert "and now?" in lively.render(chat)
     # A chat that brings its own system turn keeps it rather than getting a second one.
-    own = [{"role": "system", "content": "Own rules."}] + chat
+    own = [{"role": "system", "content": "Own rules."}, *chat]
     assert lively.render(own, system_prompt="Other rules.").count("Own rules.") == 1
     assert "Other rules." not in lively.render(own, system_prompt="Other rules.")
     answers = lively.generate([chat, "hi"], GenerationConfig(max_new_tokens=4,

@@ -1,12 +1,15 @@
 """The learner model loader: bundled GGUF → safetensors cache → generation."""
 
-import os
 import time
 
 import pytest
 
 from alignment_core.model_loader import (
-    bundled_gguf_path, cache_is_complete, ensure_bundled_cache, load_model, resolve_model_dir,
+    bundled_gguf_path,
+    cache_is_complete,
+    ensure_bundled_cache,
+    load_model,
+    resolve_model_dir,
 )
 
 

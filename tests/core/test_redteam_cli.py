@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def redteam(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "alignment_core.redteam", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=900,
+                          capture_output=True, text=True, timeout=900, check=False,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
 
 

@@ -83,7 +83,7 @@ def test_padded_rows_score_like_each_sequence_alone(tiny_loaded):
 
 def test_gradients_reach_the_shared_prompt_from_both_responses(tiny_loaded):
     """The prompt's last position predicts both responses' first tokens; both must train it."""
-    tokenizer, model = tiny_loaded.tokenizer, tiny_loaded.model
+    tokenizer = tiny_loaded.tokenizer
     encoded = encode_pairs(tokenizer, PAIRS[:1], max_length=256)
     batch = collate_pairs(encoded, tokenizer.pad_token_id)
     first_targets = [

@@ -6,7 +6,12 @@ from alignment_core.attacker.strategies.evolutionary import Evolutionary
 from alignment_core.attacker.strategies.fewshot import FewShotLM
 from alignment_core.attacker.strategies.multi_turn import MultiTurn
 from alignment_core.attacker.strategies.templates import (
-    Direct, Hypothetical, PrefixInjection, RefusalSuppression, RolePlay)
+    Direct,
+    Hypothetical,
+    PrefixInjection,
+    RefusalSuppression,
+    RolePlay,
+)
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls

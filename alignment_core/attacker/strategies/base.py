@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 from alignment_core.attacker.types import Attack, Goal, ScoredAttack
 

@@ -69,8 +69,8 @@ class FewShotLM(Strategy):
         texts = self.learner.generate([self.prompt(goal, shots) for goal, shots
                                        in zip(goals, shot_sets)], config)
         attacks = []
-        for goal, shots, text in zip(goals, shot_sets, texts):
-            text = _LABEL.sub("", text.strip()).strip().strip('"').strip()
+        for goal, shots, draft in zip(goals, shot_sets, texts):
+            text = _LABEL.sub("", draft.strip()).strip().strip('"').strip()
             meta = {"shots": [round(score, 3) for _, _, score in shots]}
             if len(text) < 15:
                 # 4. A blank or truncated draft is useless; fall back to the goal itself, framed

@@ -60,14 +60,14 @@ class MultiTurn(Strategy):
         # 2. Fill in the assistant side: the learner's real answers, or scripted agreements.
         histories: list[list[dict]] = [[] for _ in plans]
         for turn in range(2):
-            for history, (goal, topic, project, users) in zip(histories, plans):
+            for history, (_goal, _topic, _project, users) in zip(histories, plans):
                 history.append({"role": "user", "content": users[turn]})
             replies = self._replies(histories, plans, turn)
             for history, reply in zip(histories, replies):
                 history.append({"role": "assistant", "content": reply})
         # 3. End each conversation with the attack itself.
         attacks = []
-        for history, (goal, topic, project, users) in zip(histories, plans):
+        for history, (goal, _topic, _project, users) in zip(histories, plans):
             history.append({"role": "user", "content": users[2]})
             attacks.append(goal.attack(users[2], self.name, turns=history,
                                        meta={"rollout": "learner" if self.learner else "scripted"}))
@@ -86,5 +86,5 @@ class MultiTurn(Strategy):
     @staticmethod
     def _with_system(history: list[dict], goal: Goal) -> list[dict]:
         if goal.system_prompt:
-            return [{"role": "system", "content": goal.system_prompt}] + history
+            return [{"role": "system", "content": goal.system_prompt}, *history]
         return list(history)

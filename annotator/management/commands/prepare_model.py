@@ -11,7 +11,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            path = learner_model_dir(progress=lambda message: self.stdout.write(message))
+            path = learner_model_dir(progress=self.stdout.write)
         except FileNotFoundError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(self.style.SUCCESS(f"Learner model ready: {path} "
