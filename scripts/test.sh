@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# Lint first: it takes a second, and a finding fails the run before minutes of tests.
+$PY -m ruff check . || {
+  echo "ruff check found the problems above: fix them ($PY -m ruff check --fix . for the safe ones)" >&2
+  exit 1; }
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing Debian's chromium for the browser tests..."
