@@ -105,13 +105,13 @@ def test_a_pair_without_prompt_tokens_is_refused():
 
 
 def test_the_reference_pass_batches_by_length_and_answers_in_the_given_order(tiny_loaded):
-    from alignment_core.training.trainer import _score_pairs
+    from alignment_core.training.scoring import score_pairs
 
     tokenizer, model = tiny_loaded.tokenizer, tiny_loaded.model
     encoded = encode_pairs(tokenizer, PAIRS, max_length=256)  # long, long, short
     scorer = ResponseScorer(model).eval()
 
-    scores = _score_pairs(scorer, encoded, tokenizer.pad_token_id, 2, torch.device("cpu"))
+    scores = score_pairs(scorer, encoded, tokenizer.pad_token_id, 2, torch.device("cpu"))
 
     with torch.inference_mode():
         expected = separate_logps(model, encoded, tokenizer.pad_token_id)
