@@ -41,8 +41,8 @@ class ExpertReliability:
 
     accuracy: the expected share of this expert's answers that are right under the fitted
         model, i.e. the mean over their reviews of the posterior probability of the verdict they
-        gave (equal to sum_c share_c * e_w[c][c] with share_c the posterior mass of verdict c
-        among their items). error_rate = 1 - accuracy.
+        gave (the same, up to crowd-kit's clipping of zeros, as sum_c share_c * e_w[c][c] with
+        share_c the posterior mass of verdict c among their items). error_rate = 1 - accuracy.
     confusion[true][given]: P(expert says `given` | the true verdict is `true`); each row sums
         to 1. A row is present only for true verdicts with posterior mass among their items.
     """
@@ -122,24 +122,26 @@ def estimate_reliability(verdicts: Iterable[ExpertVerdict], gold: Mapping[str, s
             probas.loc[item_id] = [1.0 if v == label else 0.0 for v in VERDICTS]
     # 3. Per expert: the soft accuracy and the confusion matrix read from crowd-kit's errors_,
     # which is indexed by (worker, given label) with one column per true label.
-    data["p_right"] = [probas.at[t, lab] for t, lab in zip(data["task"], data["label"])]
-    errors = model.errors_
-    counts = Counter(r.expert_id for r in rows)
+    matrix = probas.to_numpy()
+    row_of = {item_id: k for k, item_id in enumerate(probas.index)}
+    column_of = {v: k for k, v in enumerate(VERDICTS)}
+    data["row"] = [row_of[t] for t in data["task"]]
+    data["p_right"] = matrix[data["row"].to_numpy(), [column_of[v] for v in data["label"]]]
     gold_counts = Counter(r.expert_id for r in rows if r.item_id in gold)
     experts = []
-    for expert_id, p_right in data.groupby("worker", sort=True)["p_right"]:
-        accuracy = float(p_right.mean())
+    for expert_id, mine in data.groupby("worker", sort=True):
+        accuracy = float(mine["p_right"].mean())
         experts.append(ExpertReliability(
-            expert_id=expert_id, n_reviews=counts[expert_id], n_gold=gold_counts[expert_id],
+            expert_id=expert_id, n_reviews=len(mine), n_gold=gold_counts[expert_id],
             accuracy=accuracy, error_rate=1.0 - accuracy,
-            confusion=_confusion(errors.loc[expert_id], probas.loc[data.loc[
-                data["worker"] == expert_id, "task"]])))
+            confusion=_confusion(model.errors_.loc[expert_id],
+                                 matrix[mine["row"].to_numpy()].sum(axis=0))))
     n_by_item = Counter(r.item_id for r in rows)
-    items = [ItemLabel(item_id=item_id, verdict=VERDICTS[int(row.argmax())],
-                       confidence=float(row.max()),
-                       posterior={v: float(p) for v, p in zip(VERDICTS, row)},
+    items = [ItemLabel(item_id=item_id, verdict=VERDICTS[int(matrix[k].argmax())],
+                       confidence=float(matrix[k].max()),
+                       posterior={v: float(p) for v, p in zip(VERDICTS, matrix[k])},
                        n_reviews=n_by_item[item_id], gold=item_id in gold)
-             for item_id, row in sorted((i, probas.loc[i].to_numpy()) for i in probas.index)]
+             for item_id, k in sorted(row_of.items())]
     prior = {v: float(model.priors_.get(v, 0.0)) for v in VERDICTS}
     return ReliabilityReport(experts=experts, items=items, prior=prior,
                              iterations=iterations)
@@ -184,13 +186,13 @@ def _fit(data: pd.DataFrame, true_labels: pd.Series | None, *, max_iter: int,
     return model, done
 
 
-def _confusion(errors: pd.DataFrame, posteriors: pd.DataFrame) -> dict[str, dict[str, float]]:
+def _confusion(errors: pd.DataFrame, mass: np.ndarray) -> dict[str, dict[str, float]]:
     """confusion[true][given] from one expert's slice of crowd-kit's errors_ (rows: given label,
-    columns: true label); rows only for true verdicts this expert's items give mass to."""
-    mass = posteriors.sum(axis=0)
+    columns: true label); `mass` is the posterior mass of each verdict (in VERDICTS order) over
+    the expert's items, and rows are kept only for true verdicts that have some."""
     out: dict[str, dict[str, float]] = {}
-    for true in VERDICTS:
-        if true not in errors.columns or mass.get(true, 0.0) <= 1e-9:
+    for true, m in zip(VERDICTS, mass):
+        if true not in errors.columns or m <= 1e-9:
             continue
         column = errors[true]
         out[true] = {given: float(column.get(given, 0.0)) for given in VERDICTS}
