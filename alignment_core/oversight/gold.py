@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from scipy.stats import binomtest
-
 from alignment_core.oversight.types import ExpertVerdict, check_labels
 
 INTERVAL_METHODS = {"clopper-pearson": "exact", "wilson": "wilson"}
@@ -46,6 +44,10 @@ def proportion(k: int, n: int, *, confidence: float = 0.95,
         raise ValueError(f"Need 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return Proportion(0, 0, None, None, None, confidence, method)
+    # Imported here: scipy.stats takes most of a second to import, and the review pages import
+    # this package (for the sampler) in every web worker.
+    from scipy.stats import binomtest
+
     ci = binomtest(k, n).proportion_ci(confidence_level=confidence,
                                        method=INTERVAL_METHODS[method])
     return Proportion(k, n, k / n, float(ci.low), float(ci.high), confidence, method)
