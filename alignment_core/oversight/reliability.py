@@ -24,13 +24,15 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from alignment_core.critic.base import VERDICTS
 from alignment_core.oversight.types import ExpertVerdict, check_labels, check_unique
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METHOD = "crowd-kit DawidSkene (gold-clamped)"
 
@@ -106,6 +108,10 @@ def estimate_reliability(verdicts: Iterable[ExpertVerdict], gold: Mapping[str, s
     if not rows:
         return ReliabilityReport(experts=[], items=[], prior=dict.fromkeys(VERDICTS, 0.0),
                                  iterations=0)
+    # Imported here, like crowd-kit below: the web workers import this package for the sampler
+    # and never fit anything.
+    import pandas as pd
+
     data = pd.DataFrame({"task": [r.item_id for r in rows], "worker": [r.expert_id for r in rows],
                          "label": [r.verdict for r in rows]}).astype(object)
     seen_items = set(data["task"])
@@ -164,7 +170,7 @@ def _fit(data: pd.DataFrame, true_labels: pd.Series | None, *, max_iter: int,
     the labels, have settled, so they make a poor stopping rule.)
     """
     # Imported here: crowd-kit takes about 2 s to import, and the review pages import this
-    # package for the sampler on every web worker start.
+    # package for the sampler in every web worker.
     from crowdkit.aggregation import DawidSkene
 
     model, previous, done = None, None, 0
