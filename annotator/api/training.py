@@ -15,18 +15,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alignment_core.training import METHODS
 from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.declared_fields import serializer_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import learners_for, snapshots_for, training_runs_for
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
 from annotator.services.training import (
-    MAX_EVAL_BUDGET,
+    TRAINING_SETTINGS,
     TrainingSettings,
     training_cancel,
-    training_defaults,
     training_launch,
     training_resume,
 )
@@ -144,28 +143,13 @@ class TrainingRunDetailOutput(TrainingRunOutput):
         read_only_fields = fields
 
 
-_DEFAULTS = training_defaults()
-
-
 class TrainingLaunchInput(serializers.Serializer):
+    """The snapshot, then one field per declared training setting (TRAINING_SETTINGS)."""
+
     snapshot = serializers.IntegerField(help_text="A snapshot id of this project.")
-    method = serializers.ChoiceField(choices=list(METHODS), default=_DEFAULTS.method)
-    lora_r = serializers.IntegerField(default=_DEFAULTS.lora_r)
-    lora_alpha = serializers.IntegerField(default=_DEFAULTS.lora_alpha)
-    lora_dropout = serializers.FloatField(default=_DEFAULTS.lora_dropout)
-    target_modules = serializers.ListField(child=serializers.CharField(),
-                                           default=lambda: list(_DEFAULTS.target_modules))
-    learning_rate = serializers.FloatField(required=False, allow_null=True, default=None,
-                                           help_text="Empty: 2e-4 for SFT, 5e-5 for DPO.")
-    epochs = serializers.IntegerField(default=_DEFAULTS.epochs)
-    batch_size = serializers.IntegerField(default=_DEFAULTS.batch_size)
-    max_length = serializers.IntegerField(default=_DEFAULTS.max_length)
-    beta = serializers.FloatField(default=_DEFAULTS.beta)
-    seed = serializers.IntegerField(default=_DEFAULTS.seed)
-    checkpoint_every = serializers.IntegerField(default=_DEFAULTS.checkpoint_every)
-    max_steps = serializers.IntegerField(required=False, allow_null=True, default=None)
-    eval_budget = serializers.IntegerField(default=_DEFAULTS.eval_budget, min_value=0,
-                                           max_value=MAX_EVAL_BUDGET)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **serializer_fields(TRAINING_SETTINGS)}
 
 
 def _run(access, pk: int) -> TrainingRun:
