@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alignment_core.chat import attack_messages
+
 
 def bootstrap_ci(successes: Sequence[bool], n_boot: int = 1000, alpha: float = 0.05,
                  seed: int = 0) -> tuple[float, float, float]:
@@ -150,15 +152,6 @@ def score_critic(predicted: Sequence[str], gold: Sequence[str],
         severity_mae = sum(abs(p - g) for p, g in pairs) / len(pairs) if pairs else None
     return {"n": n, "accuracy": accuracy, "macro_f1": macro_f1, "f1_by_label": f1s,
             "kappa": cohen_kappa(list(predicted), list(gold)), "severity_mae": severity_mae}
-
-
-def attack_messages(attack) -> list[dict]:
-    """The chat the learner sees for an attack: its system prompt (canaries), then its turns."""
-    system = getattr(attack, "system_prompt", None)
-    turns = getattr(attack, "turns", None) or [{"role": "user", "content": attack.text}]
-    if system and not (turns and turns[0].get("role") == "system"):
-        return [{"role": "system", "content": system}, *turns]
-    return list(turns)
 
 
 def evaluate_learner(learner, critic, attacks: Sequence, gen_config=None,

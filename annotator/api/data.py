@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.export_filters import EXPORT_FILTERS, ExportFilter
 from annotator.models import ApiToken, Export, JobStatus, Role
 from annotator.services.exports import CONTENT_TYPES, EXTENSIONS, export_create, export_file_ready
 from annotator.services.imports import IMPORT_KINDS, import_file
@@ -31,16 +32,23 @@ class Conflict(APIException):
 # -- exports ------------------------------------------------------------------------------------
 
 
+def _filter_field(spec: ExportFilter) -> serializers.Field:
+    """The API field of one declared export filter (the service validates the value)."""
+    common = {"required": False, "help_text": spec.help or None}
+    if spec.kind == "choice":
+        return serializers.ChoiceField(choices=spec.values, **common)
+    if spec.kind == "fraction":
+        return serializers.FloatField(min_value=0, max_value=1, **common)
+    field_class = {"campaign": serializers.IntegerField, "flag": serializers.BooleanField}.get(
+        spec.kind, serializers.CharField)
+    return field_class(**common)
+
+
 class ExportFilters(serializers.Serializer):
-    campaign_id = serializers.IntegerField(required=False)
-    category = serializers.CharField(required=False)
-    strategy = serializers.CharField(required=False)
-    verdict = serializers.CharField(required=False)
-    min_agreement = serializers.FloatField(required=False, min_value=0, max_value=1)
-    adjudicated_only = serializers.BooleanField(required=False)
-    include_held_out = serializers.BooleanField(required=False)
-    split = serializers.ChoiceField(choices=["train", "validation"], required=False,
-                                    help_text="Snapshot exports only.")
+    """One optional field per declared export filter (annotator.export_filters)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {spec.key: _filter_field(spec) for spec in EXPORT_FILTERS}
 
 
 class ExportInput(serializers.Serializer):

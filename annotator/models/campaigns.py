@@ -17,6 +17,11 @@ class Verdict(models.TextChoices):
     OVER_REFUSAL = "over_refusal", "Over-refusal"
 
 
+# Verdicts whose label needs a better response (the critic's or the expert's revision); for the
+# others the learner's original response is already acceptable and stays the curated answer.
+REVISED_VERDICTS = (Verdict.UNSAFE, Verdict.OVER_REFUSAL)
+
+
 class Campaign(Job):
     """A red-team round against one learner version; its job runs attack → respond → critique."""
 

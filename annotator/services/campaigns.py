@@ -321,7 +321,7 @@ class _Runner:
     # 2. Responses: every (attack, sample) still missing for the campaign's learner version,
     # answered a batch at a time; each batch is committed before the next starts.
     def respond(self) -> None:
-        from alignment_core.evaluation import attack_messages
+        from alignment_core.chat import attack_messages
         from alignment_core.learner import Cancelled, GenerationConfig
 
         campaign = self.campaign

@@ -12,14 +12,14 @@ import csv
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotator.models import DatasetSnapshot, Export, JobStatus, Project, SnapshotExample, Verdict
+from annotator.export_filters import export_filters_clean
+from annotator.models import DatasetSnapshot, Export, JobStatus, Project, SnapshotExample
 from annotator.selectors import exports as rows_from
 from annotator.services.jobs import job_enqueue
 
@@ -42,77 +42,9 @@ EXTENSIONS = {Format.TRL_PREFERENCE: "jsonl", Format.TRL_CONVERSATIONAL: "jsonl"
               Format.PARQUET: "parquet"}
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv",
                  "parquet": "application/vnd.apache.parquet"}
-FILTER_KEYS = ("campaign_id", "category", "strategy", "verdict", "min_agreement",
-               "adjudicated_only", "include_held_out", "split")
 PARQUET_BATCH = 10_000
 TICK_EVERY = 5000  # rows between progress reports (each one a heartbeat and a cancel check)
 ProgressFn = Callable[[int, int], None]
-
-
-# -- validation -----------------------------------------------------------------------------
-
-
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ValidationError({"filters": [f"{key} must be true or false, not {value!r}."]})
-
-
-def export_filters_clean(*, filters: dict | None, project: Project,
-                         snapshot: DatasetSnapshot | None = None) -> dict:
-    """Check and normalise export filters; raise ValidationError naming the bad filter."""
-    filters = dict(filters or {})
-    if "campaign" in filters and "campaign_id" not in filters:  # the obvious spelling works too
-        filters["campaign_id"] = filters.pop("campaign")
-    unknown = sorted(set(filters) - set(FILTER_KEYS))
-    if unknown:
-        raise ValidationError({"filters": [(f"Unknown filter(s) {', '.join(unknown)}; the filters "
-                                            f"are {', '.join(FILTER_KEYS)}.")]})
-    clean: dict[str, Any] = {}
-    for key in ("category", "strategy"):
-        if filters.get(key) not in (None, ""):
-            clean[key] = str(filters[key])
-    if filters.get("verdict") not in (None, ""):
-        if filters["verdict"] not in Verdict.values:
-            raise ValidationError({"filters": [f"verdict must be one of {', '.join(Verdict.values)}."]})
-        clean["verdict"] = filters["verdict"]
-    if filters.get("campaign_id") not in (None, ""):
-        try:
-            campaign_id = int(filters["campaign_id"])
-        except (TypeError, ValueError):
-            raise ValidationError({"filters": ["campaign_id must be a campaign id."]}) from None
-        if not project.campaigns.filter(pk=campaign_id).exists():
-            raise ValidationError({"filters": [f"This project has no campaign {campaign_id}."]})
-        clean["campaign_id"] = campaign_id
-    if filters.get("min_agreement") not in (None, ""):
-        try:
-            value = float(filters["min_agreement"])
-        except (TypeError, ValueError):
-            value = -1.0
-        if not 0.0 <= value <= 1.0:
-            raise ValidationError({"filters": ["min_agreement must be a number from 0 to 1."]})
-        if value > 0:  # 0 restricts nothing (as for snapshots)
-            clean["min_agreement"] = value
-    for key in ("adjudicated_only", "include_held_out"):
-        if key in filters and _as_bool(key, filters[key]):
-            clean[key] = True
-    if filters.get("split") not in (None, ""):
-        if filters["split"] not in SnapshotExample.Split.values:
-            raise ValidationError({"filters": ["split must be train or validation."]})
-        clean["split"] = filters["split"]
-    if snapshot is not None:
-        # A snapshot is already a frozen selection; only its own columns can narrow it.
-        live_only = sorted(set(clean) - {"category", "strategy", "split"})
-        if live_only:
-            raise ValidationError({"filters": [(f"{', '.join(live_only)} cannot filter a snapshot "
-                                                "export; use category, strategy or split.")]})
-    elif "split" in clean:
-        raise ValidationError({"filters": ["split applies to snapshot exports only."]})
-    return clean
 
 
 # -- rows in each format ----------------------------------------------------------------------

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotator.access import project_access
 from annotator.api.data import Conflict, export_file_response
-from annotator.models import ApiToken, Export, Role, SnapshotExample, Verdict
+from annotator.export_filters import EXPORT_FILTERS, ExportFilter
+from annotator.models import ApiToken, Export, Role
 from annotator.services.exports import export_create
 from annotator.services.imports import IMPORT_KINDS, ImportFileError, import_file
 from annotator.services.jobs import job_request_cancel
@@ -27,29 +28,33 @@ class ExportForm(forms.Form):
         "strategy, category, agreement and timestamps.")
     snapshot = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                       help_text="Export a frozen snapshot instead of live labels.")
-    campaign_id = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
-                                         label="Campaign")
-    category = forms.CharField(required=False, max_length=64)
-    strategy = forms.CharField(required=False, max_length=64)
-    verdict = forms.ChoiceField(required=False, choices=[("", "any"), *Verdict.choices])
-    min_agreement = forms.FloatField(required=False, min_value=0, max_value=1)
-    adjudicated_only = forms.BooleanField(required=False)
-    include_held_out = forms.BooleanField(required=False)
-    split = forms.ChoiceField(required=False, choices=[("", "both"), *SnapshotExample.Split.choices],
-                              help_text="Snapshot exports only.")
 
     def __init__(self, *args, project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["snapshot"].choices = [("", "live curated labels"), *(
             (s.pk, str(s)) for s in project.snapshots.all()[:100])]
-        self.fields["campaign_id"].choices = [("", "all"), *(
-            (c.pk, c.name) for c in project.campaigns.all()[:200])]
+        campaigns = [(c.pk, c.name) for c in project.campaigns.all()[:200]]
+        self.fields.update({spec.key: _filter_field(spec, campaigns) for spec in EXPORT_FILTERS})
 
     def filters(self) -> dict:
         data = self.cleaned_data
-        keys = ("campaign_id", "category", "strategy", "verdict", "min_agreement",
-                "adjudicated_only", "include_held_out", "split")
-        return {key: data[key] for key in keys if data.get(key) not in (None, "", False)}
+        return {spec.key: data[spec.key] for spec in EXPORT_FILTERS
+                if data.get(spec.key) not in (None, "", False)}
+
+
+def _filter_field(spec: ExportFilter, campaigns: list[tuple[int, str]]) -> forms.Field:
+    """The form field of one declared export filter (the service validates the value)."""
+    common = {"required": False, "label": spec.label or None, "help_text": spec.help}
+    if spec.kind == "campaign":
+        return forms.TypedChoiceField(coerce=int, empty_value=None,
+                                      choices=[("", "all"), *campaigns], **common)
+    if spec.kind == "choice":
+        return forms.ChoiceField(choices=[("", spec.empty_label), *spec.choices], **common)
+    if spec.kind == "fraction":
+        return forms.FloatField(min_value=0, max_value=1, **common)
+    if spec.kind == "flag":
+        return forms.BooleanField(**common)
+    return forms.CharField(max_length=64, **common)
 
 
 class ImportForm(forms.Form):

@@ -17,8 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from annotator.access import ProjectAccess, project_access
-from annotator.models import Review, ReviewAction, ReviewItem, Role
-from annotator.models.campaigns import Verdict
+from annotator.models import DECISIONS, UNDOABLE, Review, ReviewItem, Role, Verdict
 from annotator.selectors.review import (
     adjudication_decisions,
     adjudication_queue,
@@ -28,7 +27,6 @@ from annotator.selectors.review import (
     review_progress,
 )
 from annotator.services.review import (
-    DECISIONS,
     REJECT_REASONS,
     VERDICT_FLIP,
     clamp_seconds,
@@ -44,8 +42,7 @@ class HtmxHttpRequest(HttpRequest):
 
 
 class DecisionForm(forms.Form):
-    action = forms.ChoiceField(choices=[(a.value, a.label) for a in
-                                        (*DECISIONS, ReviewAction.SKIP)])
+    action = forms.ChoiceField(choices=[(a.value, a.label) for a in UNDOABLE])
     final_verdict = forms.ChoiceField(choices=[("", "—"), *Verdict.choices], required=False)
     corrected_response = forms.CharField(required=False, strip=False, max_length=20000)
     reason_code = forms.CharField(required=False, max_length=32)
