@@ -358,13 +358,10 @@ def _seed_campaign(*, slug: str, budget: int) -> dict:
 def _resume(*, kind: str, pk: int) -> dict:
     """Resume a failed job through its service, as the Resume button does."""
     from annotator.models import Campaign, TrainingRun
-    from annotator.services.campaigns import campaign_resume
-    from annotator.services.training import training_resume
+    from annotator.services.jobs import job_resume
 
-    if kind == "training":
-        job = training_resume(run=TrainingRun.objects.get(pk=pk))
-    else:
-        job = campaign_resume(campaign=Campaign.objects.get(pk=pk))
+    model = TrainingRun if kind == "training" else Campaign
+    job = job_resume(job=model.objects.get(pk=pk))
     return {"kind": kind, "id": job.pk, "status": job.status}
 
 

@@ -15,10 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.api.common import ERROR_RESPONSES, job_action_api, paginated
 from annotator.models import Campaign, LearnerVersion, Role
 from annotator.selectors.campaigns import campaign_list, campaign_report
 from annotator.services import campaigns as services
+from annotator.services.jobs import job_cancel, job_resume
 
 
 class CampaignOutput(serializers.ModelSerializer):
@@ -104,24 +105,13 @@ class CampaignStatusApi(APIView):
         return Response(CampaignDetailOutput(_campaign(access, pk)).data)
 
 
-class CampaignCancelApi(APIView):
-    @extend_schema(operation_id="campaigns_cancel", request=None,
-                   responses={200: CampaignOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Cancel a queued or running campaign (admins); finished batches are kept."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        campaign = services.campaign_cancel(campaign=_campaign(access, pk))
-        return Response(CampaignOutput(campaign).data)
-
-
-class CampaignResumeApi(APIView):
-    @extend_schema(operation_id="campaigns_resume", request=None,
-                   responses={202: CampaignOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Resume a failed or cancelled campaign from its checkpoints (admins)."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        campaign = services.campaign_resume(campaign=_campaign(access, pk))
-        return Response(CampaignOutput(campaign).data, status=status.HTTP_202_ACCEPTED)
+CampaignCancelApi = job_action_api(
+    action=job_cancel, lookup=_campaign, output=CampaignOutput, operation_id="campaigns_cancel",
+    description="Cancel a queued or running campaign (admins); finished batches are kept.")
+CampaignResumeApi = job_action_api(
+    action=job_resume, lookup=_campaign, output=CampaignOutput, operation_id="campaigns_resume",
+    description="Resume a failed or cancelled campaign from its checkpoints (admins).",
+    success=status.HTTP_202_ACCEPTED)
 
 
 urlpatterns = [

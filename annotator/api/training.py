@@ -16,19 +16,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.api.common import ERROR_RESPONSES, job_action_api, paginated
 from annotator.declared_fields import serializer_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import learners_for, snapshots_for, training_runs_for
+from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
-from annotator.services.training import (
-    TRAINING_SETTINGS,
-    TrainingSettings,
-    training_cancel,
-    training_launch,
-    training_resume,
-)
+from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
 
 # -- snapshots ---------------------------------------------------------------------------------
 
@@ -191,24 +186,13 @@ class TrainingRunStatusApi(APIView):
         return Response(TrainingRunDetailOutput(_run(access, pk)).data)
 
 
-class TrainingRunCancelApi(APIView):
-    @extend_schema(operation_id="training_runs_cancel", request=None,
-                   responses={200: TrainingRunOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Cancel a queued or running run (admins); a running one stops with a checkpoint."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        run = training_cancel(run=_run(access, pk))
-        return Response(TrainingRunOutput(run).data)
-
-
-class TrainingRunResumeApi(APIView):
-    @extend_schema(operation_id="training_runs_resume", request=None,
-                   responses={202: TrainingRunOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Resume a failed or cancelled run from its last checkpoint (admins)."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        run = training_resume(run=_run(access, pk))
-        return Response(TrainingRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+TrainingRunCancelApi = job_action_api(
+    action=job_cancel, lookup=_run, output=TrainingRunOutput, operation_id="training_runs_cancel",
+    description="Cancel a queued or running run (admins); a running one stops with a checkpoint.")
+TrainingRunResumeApi = job_action_api(
+    action=job_resume, lookup=_run, output=TrainingRunOutput, operation_id="training_runs_resume",
+    description="Resume a failed or cancelled run from its last checkpoint (admins).",
+    success=status.HTTP_202_ACCEPTED)
 
 
 # -- learner versions --------------------------------------------------------------------------

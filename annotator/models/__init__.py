@@ -2,6 +2,8 @@
 
 from annotator.models.campaigns import (
     REVISED_VERDICTS,
+    STAGE_LABELS,
+    STAGES,
     AttackQuery,
     Campaign,
     Critique,
@@ -27,7 +29,7 @@ from annotator.models.tokens import ApiToken
 from annotator.models.training import TrainingRun
 
 __all__ = [
-    "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "UNDOABLE",
+    "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
     "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
     "JobStatus", "LearnerVersion", "Membership", "Project", "Response", "Review", "ReviewAction",
     "ReviewAssignment", "ReviewItem", "Role", "SnapshotExample", "TrainingRun", "Verdict",

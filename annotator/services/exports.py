@@ -15,13 +15,21 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import FileResponse
 
 from annotator.export_filters import export_filters_clean
 from annotator.models import DatasetSnapshot, Export, JobStatus, Project, SnapshotExample
 from annotator.selectors import exports as rows_from
-from annotator.services.jobs import job_enqueue
+from annotator.services.jobs import (
+    JobCancelled,
+    job_enqueue,
+    job_finish,
+    job_progress,
+    job_start,
+)
 
 try:  # orjson is pinned in requirements.txt; the fallback keeps the module importable.
     import orjson
@@ -235,8 +243,6 @@ def export_create(*, project: Project, user, format: str, filters: dict | None =
                   include_provenance: bool = True,
                   snapshot: DatasetSnapshot | None = None) -> Export:
     """Validate an export request and queue it as a background job (enqueued on commit)."""
-    from annotator.tasks.exports import export_run
-
     if snapshot is not None and snapshot.project_id != project.pk:
         raise ValidationError({"snapshot": ["This snapshot belongs to another project."]})
     clean = export_filters_clean(filters=filters, project=project, snapshot=snapshot)
@@ -245,7 +251,7 @@ def export_create(*, project: Project, user, format: str, filters: dict | None =
                     snapshot=snapshot)
     export.full_clean()
     export.save()
-    job_enqueue(job=export, task=export_run)
+    job_enqueue(job=export)
     return export
 
 
@@ -255,3 +261,37 @@ def export_file_ready(*, export: Export) -> Path | None:
         return None
     path = export.file()
     return path if path.is_file() else None
+
+
+def export_file_response(export: Export) -> FileResponse | None:
+    """The export's file as an attachment, or None while it is not ready (the page and the API
+    each say so their own way)."""
+    path = export_file_ready(export=export)
+    if path is None:
+        return None
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
+                        content_type=CONTENT_TYPES[EXTENSIONS[export.format]])
+
+
+def export_execute(*, export: Export) -> None:
+    """Write the export's file in this process (the task calls this). One stage, idempotent: a
+    resumed export rewrites it from scratch into a temporary file, so a crash never leaves a
+    partial file in place."""
+    job_start(job=export, stage="write")
+    try:
+        relative = export_relative_path(export=export)
+        rows = export_to_path(
+            project=export.project, fmt=export.format, path=settings.DATA_DIR / relative,
+            filters=export.filters, snapshot=export.snapshot,
+            include_provenance=export.include_provenance,
+            progress=lambda done, total: job_progress(job=export, stage="write", done=done,
+                                                      total=total))
+    except JobCancelled:
+        job_finish(job=export, status=JobStatus.CANCELLED)
+        return
+    except Exception as error:
+        job_finish(job=export, status=JobStatus.FAILED, error=str(error))
+        raise
+    Export.objects.filter(pk=export.pk).update(file_path=relative, rows=rows)
+    export.file_path, export.rows = relative, rows
+    job_finish(job=export, status=JobStatus.SUCCEEDED)

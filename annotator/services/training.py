@@ -1,4 +1,5 @@
-"""Writes for LoRA fine-tunes: validate settings, launch a run, cancel it, resume it.
+"""Writes for LoRA fine-tunes: validate settings and launch a run (cancel and resume are the
+shared `job_cancel` / `job_resume`; the pipeline is annotator.services.training_pipeline).
 
 The browser form, the REST API and `manage.py train` all pass the same flat settings to
 `training_config_build`, so one set of rules (and error messages) applies everywhere.
@@ -28,7 +29,7 @@ from annotator.models import (
     SnapshotExample,
     TrainingRun,
 )
-from annotator.services.jobs import job_enqueue, job_prepare_resume, job_request_cancel
+from annotator.services.jobs import job_enqueue
 
 DEFAULT_EVAL_BUDGET = 16  # held-out attacks: small, so a CPU run finishes in minutes
 MAX_EVAL_BUDGET = 512
@@ -107,31 +108,7 @@ def training_launch(*, project: Project, snapshot: DatasetSnapshot, settings: Tr
     run.full_clean()
     run.save()
     if enqueue:
-        from annotator.tasks.training import training_job
-
-        job_enqueue(job=run, task=training_job)
-    return run
-
-
-def training_cancel(*, run: TrainingRun) -> TrainingRun:
-    """Ask a run to stop: a queued run stops at once, a running one after its current step
-    (with a checkpoint, so it can be resumed)."""
-    if not run.is_active:
-        raise ValidationError("Only a queued or running training run can be cancelled.")
-    job_request_cancel(job=run)
-    return run
-
-
-@transaction.atomic
-def training_resume(*, run: TrainingRun) -> TrainingRun:
-    """Re-queue a failed or cancelled run; it continues from its last checkpoint."""
-    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-    if not run.can_resume:
-        raise ValidationError("Only a failed or cancelled training run can be resumed.")
-    job_prepare_resume(job=run)
-    from annotator.tasks.training import training_job
-
-    job_enqueue(job=run, task=training_job)
+        job_enqueue(job=run)
     return run
 
 

@@ -24,15 +24,11 @@ from annotator.selectors.training import (
     training_progress,
     training_runs_for,
 )
+from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
-from annotator.services.training import (
-    TRAINING_SETTINGS,
-    TrainingSettings,
-    training_cancel,
-    training_launch,
-    training_resume,
-)
+from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
+from annotator.views.jobs import job_action_view
 
 EXAMPLES_SHOWN = 50
 
@@ -195,30 +191,8 @@ def training_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return _detail(request, access, _run_or_404(access, pk))
 
 
-def _job_action(request: HttpRequest, access, run, action) -> HttpResponse:
-    """Cancel or resume: one service call, then the refreshed panel (htmx) or the run page."""
-    try:
-        action(run=run)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    if request.htmx:
-        run.refresh_from_db()
-        return _detail(request, access, run)
-    return redirect(run)
-
-
-@require_POST
-@login_required
-def training_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    return _job_action(request, access, _run_or_404(access, pk), training_cancel)
-
-
-@require_POST
-@login_required
-def training_resume_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    return _job_action(request, access, _run_or_404(access, pk), training_resume)
+training_cancel_view = job_action_view(action=job_cancel, lookup=_run_or_404, panel=_detail)
+training_resume_view = job_action_view(action=job_resume, lookup=_run_or_404, panel=_detail)
 
 
 @require_GET
