@@ -44,7 +44,7 @@ class _CommaSeparatedField(forms.CharField):
 def form_field(declared: Setting, choice_labels: Mapping[str, str] | None = None
                ) -> forms.Field:
     """The Django form field for one setting (initial value = the declared default)."""
-    common = {"label": declared.label, "help_text": declared.help,
+    common = {"label": declared.label, "help_text": declared.help[:1].upper() + declared.help[1:],
               "required": not declared.optional and declared.kind is not bool,
               "initial": declared.default, "validators": [_validator(declared)]}
     if declared.choices:

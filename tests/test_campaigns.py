@@ -63,11 +63,6 @@ def project(tiny):
     return make_project()
 
 
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
-
-
 def run_worker() -> None:
     call_command("worker", "--batch", "--interval", "0")
 

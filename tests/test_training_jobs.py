@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from alignment_core.training import Cancelled, TrainConfig, train
 from annotator.learner_runtime import _loaded, learner_model_dir
-from annotator.models import JobStatus, LearnerVersion, Role, TrainingRun
+from annotator.models import JobStatus, LearnerVersion, TrainingRun
 from annotator.services.jobs import job_request_cancel, job_resume, job_start
 from annotator.services.snapshots import snapshot_create
 from annotator.services.training import TrainingSettings, training_launch
 from annotator.services.training_pipeline import _examples
-from tests.factories import add_member, make_project
+from tests.factories import make_project
 from tests.training_factories import curate_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,11 +42,6 @@ def project(tiny):
     project = make_project()
     curate_many(project, 6)
     return project
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
 
 
 @pytest.fixture

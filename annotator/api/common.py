@@ -23,7 +23,7 @@ from rest_framework.views import APIView, exception_handler as drf_exception_han
 
 from annotator.access import ProjectAccess, project_access
 from annotator.models import Job, Role
-from annotator.services.jobs import JobStateError
+from annotator.services.jobs import JobStateError, job_cancel, job_resume
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,23 @@ class Conflict(APIException):
     default_detail = "The resource is not in a state that allows this."
 
 
+def job_status_api(*, lookup: Callable[[ProjectAccess, int], Job],
+                   output: type[serializers.Serializer], operation_id: str, description: str,
+                   minimum: str = Role.VIEWER) -> type[APIView]:
+    """An API view that answers with `output` of the job `lookup(access, pk)` finds (its status,
+    progress and results), for members with at least the `minimum` role."""
+
+    class JobStatusApi(APIView):
+        @extend_schema(operation_id=operation_id, description=description,
+                       responses={status.HTTP_200_OK: output, **ERROR_RESPONSES})
+        def get(self, request: Request, slug: str, pk: int) -> Response:
+            access = project_access(request.user, slug, minimum=minimum)
+            return Response(output(lookup(access, pk)).data)
+
+    JobStatusApi.__name__ = JobStatusApi.__qualname__ = f"JobStatusApi_{operation_id}"
+    return JobStatusApi
+
+
 def job_action_api(*, action: Callable[..., Job], lookup: Callable[[ProjectAccess, int], Job],
                    output: type[serializers.Serializer], operation_id: str, description: str,
                    success: int = status.HTTP_200_OK, conflict: bool = False) -> type[APIView]:
@@ -130,3 +147,15 @@ def job_action_api(*, action: Callable[..., Job], lookup: Callable[[ProjectAcces
 
     JobActionApi.__name__ = JobActionApi.__qualname__ = f"JobActionApi_{operation_id}"
     return JobActionApi
+
+
+def cancel_and_resume_apis(*, lookup: Callable[[ProjectAccess, int], Job],
+                           output: type[serializers.Serializer], operation_prefix: str,
+                           cancelled: str, resumed: str) -> tuple[type[APIView], type[APIView]]:
+    """The cancel and resume views of a resumable kind of job (`<prefix>_cancel` answers 200,
+    `<prefix>_resume` 202); `cancelled` and `resumed` say what each keeps, for the docs."""
+    return (job_action_api(action=job_cancel, lookup=lookup, output=output,
+                           operation_id=f"{operation_prefix}_cancel", description=cancelled),
+            job_action_api(action=job_resume, lookup=lookup, output=output,
+                           operation_id=f"{operation_prefix}_resume", description=resumed,
+                           success=status.HTTP_202_ACCEPTED))

@@ -13,7 +13,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, Conflict, job_action_api, paginated
+from annotator.api.common import (
+    ERROR_RESPONSES,
+    Conflict,
+    job_action_api,
+    job_status_api,
+    paginated,
+)
 from annotator.export_filters import EXPORT_FILTERS, ExportFilter
 from annotator.models import ApiToken, Export, JobStatus, Role
 from annotator.services.exports import export_create, export_file_response
@@ -115,19 +121,14 @@ class ExportListView(APIView):
         return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ExportDetailView(APIView):
-    @extend_schema(operation_id="exports_retrieve", responses={200: ExportOutput, **ERROR_RESPONSES},
-                   summary="An export's status and progress (admins).")
-    def get(self, request: Request, slug: str, pk: int) -> Response:
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        return Response(ExportOutput(_export(access, pk)).data)
-
-
 def _export(access, pk: int) -> Export:
     return get_object_or_404(Export.objects.select_related("project"), project=access.project,
                              pk=pk)
 
 
+ExportDetailView = job_status_api(
+    lookup=_export, output=ExportOutput, operation_id="exports_retrieve",
+    description="An export's status and progress (admins).", minimum=Role.ADMIN)
 ExportCancelView = job_action_api(
     action=job_cancel, lookup=_export, output=ExportOutput, operation_id="exports_cancel",
     description="Cancel a queued or running export.", conflict=True)

@@ -16,11 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, job_action_api, paginated
+from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
 from annotator.declared_fields import serializer_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import learners_for, snapshots_for, training_runs_for
-from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
 from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
@@ -177,22 +176,14 @@ class TrainingRunListApi(APIView):
         return Response(TrainingRunDetailOutput(run).data, status=status.HTTP_201_CREATED)
 
 
-class TrainingRunStatusApi(APIView):
-    @extend_schema(operation_id="training_runs_status",
-                   responses={200: TrainingRunDetailOutput, **ERROR_RESPONSES})
-    def get(self, request: Request, slug: str, pk: int) -> Response:
-        """A run's status, progress, metrics, loss history (one point per step) and evaluation."""
-        access = project_access(request.user, slug)
-        return Response(TrainingRunDetailOutput(_run(access, pk)).data)
-
-
-TrainingRunCancelApi = job_action_api(
-    action=job_cancel, lookup=_run, output=TrainingRunOutput, operation_id="training_runs_cancel",
-    description="Cancel a queued or running run (admins); a running one stops with a checkpoint.")
-TrainingRunResumeApi = job_action_api(
-    action=job_resume, lookup=_run, output=TrainingRunOutput, operation_id="training_runs_resume",
-    description="Resume a failed or cancelled run from its last checkpoint (admins).",
-    success=status.HTTP_202_ACCEPTED)
+TrainingRunStatusApi = job_status_api(
+    lookup=_run, output=TrainingRunDetailOutput, operation_id="training_runs_status",
+    description="A run's status, progress, metrics, loss history (one point per step) and "
+                "evaluation.")
+TrainingRunCancelApi, TrainingRunResumeApi = cancel_and_resume_apis(
+    lookup=_run, output=TrainingRunOutput, operation_prefix="training_runs",
+    cancelled="Cancel a queued or running run (admins); a running one stops with a checkpoint.",
+    resumed="Resume a failed or cancelled run from its last checkpoint (admins).")
 
 
 # -- learner versions --------------------------------------------------------------------------

@@ -26,19 +26,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import (
-    DECISIONS,
-    REVISED_VERDICTS,
-    UNDOABLE,
-    ItemState,
-    Project,
-    Review,
-    ReviewAction,
-    ReviewAssignment,
-    ReviewItem,
-    Verdict,
-)
-from annotator.models.reviews import AssignmentState
+from annotator.models import DECISIONS, REVISED_VERDICTS, UNDOABLE, ItemState, Project, Review
+from annotator.models.campaigns import Verdict
+from annotator.models.reviews import AssignmentState, ReviewAction, ReviewAssignment, ReviewItem
 
 # An open item that was not decided within this time goes back to the queue.
 ASSIGNMENT_TTL = timedelta(minutes=30)

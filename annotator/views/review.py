@@ -128,8 +128,13 @@ def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         else:
             current = _next_item(access, request.user)
         return _render_item(request, access, item=current, error=_errors_text(error), status=400)
+    return _next_or_queue(request, access)
+
+
+def _next_or_queue(request: HtmxHttpRequest, access) -> HttpResponse:
+    """After a decision or an undo: the next item (htmx), or back to the queue page."""
     if not request.htmx:
-        return redirect("annotator:review_queue", slug=slug)
+        return redirect("annotator:review_queue", slug=access.project.slug)
     return _render_item(request, access, item=_next_item(access, request.user))
 
 
@@ -142,9 +147,7 @@ def review_undo_last(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     except ValidationError as error:
         return _render_item(request, access, item=_next_item(access, request.user),
                             error=_errors_text(error), status=400)
-    if not request.htmx:
-        return redirect("annotator:review_queue", slug=slug)
-    return _render_item(request, access, item=_next_item(access, request.user))
+    return _next_or_queue(request, access)
 
 
 @require_GET
