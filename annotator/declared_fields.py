@@ -78,6 +78,13 @@ def serializer_field(declared: Setting) -> serializers.Field:
         return serializers.ChoiceField(choices=list(declared.choices), **common)
     if declared.kind is tuple:
         return serializers.ListField(child=serializers.CharField(), **common)
+    if declared.kind in (int, float):
+        # Inclusive bounds also go into the OpenAPI schema (DRF's own check then runs after the
+        # declaration's, whose message comes first).
+        if declared.minimum is not None and not declared.above:
+            common["min_value"] = declared.minimum
+        if declared.maximum is not None and not declared.below:
+            common["max_value"] = declared.maximum
     field_class = {int: serializers.IntegerField, float: serializers.FloatField,
                    bool: serializers.BooleanField}.get(declared.kind, serializers.CharField)
     return field_class(**common)

@@ -31,4 +31,4 @@ def test_the_form_and_the_api_apply_the_declared_rules():
     assert form.errors["beta"] == ["Beta must be above 0 and at most 10."]
     data = TrainingLaunchInput(data={"snapshot": 1, "eval_budget": 600})
     assert not data.is_valid()
-    assert data.errors["eval_budget"] == ["Held-out attacks must be between 0 and 512."]
+    assert data.errors["eval_budget"][0] == "Held-out attacks must be between 0 and 512."
