@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from alignment_core.training import Cancelled, TrainConfig, train
 from annotator.learner_runtime import _loaded, learner_model_dir
-from annotator.models import JobStatus, LearnerVersion, Role, TrainingRun
-from annotator.services.jobs import job_request_cancel, job_start
+from annotator.models import JobStatus, LearnerVersion, TrainingRun
+from annotator.services.jobs import job_request_cancel, job_resume, job_start
 from annotator.services.snapshots import snapshot_create
-from annotator.services.training import TrainingSettings, training_launch, training_resume
-from annotator.tasks.training import _examples
-from tests.factories import add_member, make_project
+from annotator.services.training import TrainingSettings, training_launch
+from annotator.services.training_pipeline import _examples
+from tests.factories import make_project
 from tests.training_factories import curate_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,11 +42,6 @@ def project(tiny):
     project = make_project()
     curate_many(project, 6)
     return project
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
 
 
 @pytest.fixture
@@ -201,7 +196,7 @@ def test_a_run_cancelled_mid_way_resumes_from_its_checkpoint(project, snapshot):
     assert run.output_version is None
     assert LearnerVersion.objects.filter(project=project).count() == 1
 
-    training_resume(run=run)
+    job_resume(job=run)
     run_worker()
 
     run = finished(run)
@@ -232,7 +227,7 @@ def test_a_run_whose_worker_crashed_resumes_after_recovery(project, snapshot, se
     assert run.status == JobStatus.FAILED
     assert run.can_resume
 
-    training_resume(run=run)
+    job_resume(job=run)
     run_worker()
 
     run = finished(run)
@@ -265,7 +260,7 @@ def test_a_finished_adapter_is_registered_on_resume_without_training_again(proje
     job_start(job=run, stage="train")
     TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.FAILED)
 
-    training_resume(run=run)
+    job_resume(job=run)
     run_worker()
 
     run = finished(run)
