@@ -222,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     server = VllmServer(model_dir, served_name=args.name, host=args.host, port=args.port,
                         max_model_len=args.max_model_len, max_lora_rank=args.max_lora_rank,
                         log_path=args.log, extra_args=args.extra)
+    # vLLM runs in a process group of its own, so a SIGTERM to us would orphan it: turn
+    # SIGTERM and SIGHUP into the Ctrl+C path, which stops it.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
     print(f"Starting vLLM for {model_dir} as {args.name!r} on {server.base_url} ...", flush=True)
     try:
         server.start()

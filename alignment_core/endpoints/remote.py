@@ -185,9 +185,12 @@ class _Run:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(min(endpoint.max_concurrency, len(self.bodies))):
                         group.create_task(self._worker(client, pending))
-            except* EndpointError as errors:
-                # Every prompt failing at once (a dead server) is one failure, reported once.
-                raise errors.exceptions[0] from None
+            except BaseExceptionGroup as group:
+                # Every prompt failing at once (a dead server) is one failure, reported once;
+                # an EndpointError says the most, so it wins over whatever else went wrong.
+                errors = group.exceptions
+                raise next((e for e in errors if isinstance(e, EndpointError)), errors[0]) \
+                    from None
 
     async def _worker(self, client: httpx2.AsyncClient, pending) -> None:
         # Workers share one iterator; the loop is single-threaded, so each index goes to one.
