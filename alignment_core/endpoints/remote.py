@@ -3,9 +3,9 @@
 `RemoteGenerator.generate` has `Learner.generate`'s signature and contract, so a campaign or a
 critic cannot tell which engine answers: answers come back in the order of the prompts, a call
 either returns every answer or raises (no partial output, so a resumed job asks again for
-exactly what is missing), `progress(done, total)` reports as answers arrive, and
-`should_cancel()` stops the call within a second by closing the requests in flight (vLLM aborts
-a request whose client went away).
+exactly what is missing), `progress(done, total)` reports as answers arrive (at most once a
+second), and `should_cancel()` (polled every half second) stops the call within a second by
+closing the requests in flight (vLLM aborts a request whose client went away).
 
 Requests run concurrently on an asyncio loop in a helper thread, up to the endpoint's
 `max_concurrency`; the caller's thread only waits, reports progress and polls `should_cancel`,
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,10 @@ from alignment_core.endpoints.types import ServedAdapter, Usage
 from alignment_core.learner import Cancelled, GenerationConfig, Prompt, chat_messages
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-POLL_S = 0.25  # how often the caller's thread checks should_cancel and reports progress
+# The caller's callbacks often touch a database (a job's heartbeat and cancel flag), so they
+# are throttled: a cancel is still noticed within half a second, progress once a second.
+CANCEL_POLL_S = 0.5
+PROGRESS_S = 1.0
 BACKOFF_S = 0.5  # first retry delay; doubles each attempt (with jitter), capped below
 BACKOFF_CAP_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
@@ -116,13 +120,19 @@ class RemoteGenerator:
         thread = threading.Thread(target=run.main, name="remote-generate", daemon=True)
         thread.start()
         reported = 0
+        last_progress = last_cancel_check = time.monotonic()
         try:
-            while not run.finished.wait(POLL_S):
-                if progress is not None and run.done != reported:
-                    reported = run.done
+            while not run.finished.wait(0.05):
+                now = time.monotonic()
+                if progress is not None and run.done != reported \
+                        and now - last_progress >= PROGRESS_S:
+                    reported, last_progress = run.done, now
                     progress(reported, total)
-                if should_cancel is not None and should_cancel():
-                    raise Cancelled(f"generation cancelled after {run.done} of {total} prompts")
+                if should_cancel is not None and now - last_cancel_check >= CANCEL_POLL_S:
+                    last_cancel_check = now
+                    if should_cancel():
+                        raise Cancelled(f"generation cancelled after {run.done} of {total} "
+                                        "prompts")
         finally:
             # Reached on success too, where it is a no-op; on a cancel or an error raised by a
             # callback, it closes the requests in flight before the caller hears about it.

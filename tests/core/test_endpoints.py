@@ -137,3 +137,17 @@ def test_the_factory_gives_the_local_learner_with_the_same_usage_tally(tiny_dir:
                 for p in prompts]
     assert generator.usage == Usage(prompt_tokens=sum(map(len, rendered)), completion_tokens=6,
                                     requests=2)
+
+
+def test_a_cancel_interrupts_the_backoff_between_retries():
+    # Ten retries five seconds apart would take minutes; the cancel ends the call instead of
+    # the EndpointError that spent retries would raise.
+    generator = RemoteGenerator(remote(max_retries=10), backoff_s=5.0)
+    asked: list[int] = []
+
+    def cancel_on_second_check() -> bool:
+        asked.append(1)
+        return len(asked) >= 2
+
+    with pytest.raises(Cancelled, match="after 0 of 2"):
+        generator.generate(["hi", "there"], should_cancel=cancel_on_second_check)
