@@ -34,7 +34,7 @@ def _request(endpoint: EndpointConfig, method: str, path: str, json: dict | None
         raise EndpointError(f"{endpoint.label}: no answer from {path} within {timeout:g} s") \
             from None
     except httpx2.TransportError as error:
-        raise EndpointError(f"{endpoint.label}: cannot connect ({type(error).__name__}: "
+        raise EndpointError(f"{endpoint.label}: connection failed ({type(error).__name__}: "
                             f"{error or 'no details'})") from None
 
 

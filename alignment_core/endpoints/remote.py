@@ -222,7 +222,7 @@ class _Run:
             except httpx2.TimeoutException:
                 reason = f"no answer within {endpoint.timeout_s:g} s"
             except httpx2.TransportError as error:
-                reason = f"cannot connect ({type(error).__name__}: {error or 'no details'})"
+                reason = f"connection failed ({type(error).__name__}: {error or 'no details'})"
             else:
                 status = response.status_code
                 if status == 200:

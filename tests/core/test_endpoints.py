@@ -88,7 +88,7 @@ def test_a_dead_endpoint_fails_once_naming_model_and_url():
         generator.generate([f"question {i}" for i in range(8)], GenerationConfig(max_new_tokens=4))
     message = str(caught.value)
     assert endpoint.base_url in message and "'smollm2'" in message
-    assert "3 attempts" in message and "cannot connect" in message
+    assert "3 attempts" in message and "connection failed" in message
     assert generator.usage == Usage()
 
 
