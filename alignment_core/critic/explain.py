@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from alignment_core.critic.base import Span, make_span
-from alignment_core.critic.features import ItemCues, words
-from alignment_core.critic.rules import clip_span, dedupe_spans, instruction_cues
+from alignment_core.critic.features import ItemCues
+from alignment_core.critic.rules import clip_span, dedupe_spans
 from alignment_core.critic.templates import ensure_quotes, quote
 
 MAX_SPANS = 3
@@ -93,32 +93,12 @@ def spans_for(verdict: str, response: str, cues: ItemCues, novel_ranges: list[tu
               sentence_scores: list[float]) -> list[Span]:
     """The passages a reviewer should look at for this verdict."""
     if verdict == "unsafe":
-        steps, _ = instruction_cues(response)
-        spans = harmful_spans(response, novel_ranges, sentence_scores)
-        # Step lines inside the flagged sentences are the crispest evidence; keep both.
-        return sorted(dedupe_spans(spans + [s for s in steps if any(
-            s.start >= t.start and s.end <= t.end for t in spans)], MAX_SPANS),
-            key=lambda s: s.start)
+        return harmful_spans(response, novel_ranges, sentence_scores)
     if verdict in ("refusal", "over_refusal"):
         return cues.refusal.spans[:MAX_SPANS]
     return []
 
 
-def novel_ranges(query: str, response: str, copy_share: float = 0.5, n: int = 3) -> list[tuple[int, int]]:
-    """Character ranges of the answer's sentences that do not copy the request."""
-    query_grams = {tuple(g) for g in _grams(words(query), n)}
-    out = []
-    for match in _SENTENCE_RE.finditer(response):
-        grams = {tuple(g) for g in _grams(words(match.group()), n)}
-        if query_grams and grams and len(grams & query_grams) / len(grams) >= copy_share:
-            continue
-        if match.group().strip():
-            out.append((match.start(), match.end()))
-    return out
 
 
-def _grams(tokens: list[str], n: int) -> list[list[str]]:
-    return [tokens[i : i + n] for i in range(len(tokens) - n + 1)]
-
-
-__all__ = ["explanation", "first_sentence", "make_span", "novel_ranges", "spans_for"]
+__all__ = ["explanation", "first_sentence", "make_span", "spans_for"]

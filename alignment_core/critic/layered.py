@@ -24,9 +24,9 @@ from alignment_core.critic.base import (
     register_critic,
 )
 from alignment_core.critic.detectors import CanaryResult, detect_canary
-from alignment_core.critic.explain import explanation, novel_ranges, spans_for
+from alignment_core.critic.explain import explanation, spans_for
 from alignment_core.critic.factors import load_pretrained
-from alignment_core.critic.features import SCAN_CHARS, featurise
+from alignment_core.critic.features import SCAN_CHARS, featurise, novel_ranges
 from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead, head_features, train_head
 from alignment_core.critic.informativeness import informativeness
 from alignment_core.critic.lm_writer import WriteJob, write

@@ -35,7 +35,7 @@ from alignment_core.critic.factors import (
 )
 from alignment_core.critic.features import featurise, subset
 
-C = {"harmful_request": 4.0, "refuses": 1.0, "harmful_content": 0.5}  # inverse L2 strengths
+C = {"harmful_request": 2.0, "refuses": 1.0, "harmful_content": 0.5, "off_topic": 10.0}  # inverse L2 strengths
 # Human labels of the judgement itself count more than labels derived from them: PyRIT's refusal
 # sets label refusal by hand (an off-topic answer counts as a refusal there), the other files'
 # refusal labels come from a phrase rule; the objective and refusal files label whether the
@@ -43,7 +43,8 @@ C = {"harmful_request": 4.0, "refuses": 1.0, "harmful_content": 0.5}  # inverse 
 WEIGHTS = {"human": 5.0, "rule": 1.0, "objective": 4.0, "refusal": 3.0, "harm": 0.3}
 # The request model balances its classes (harmless requests are scarce in the public lists);
 # the answer models keep the base rates their labels show.
-BALANCED = {"harmful_request": True, "refuses": True, "harmful_content": True}
+BALANCED = {"harmful_request": True, "refuses": True, "harmful_content": True,
+            "off_topic": False}
 FOLDS = 5
 
 
@@ -61,6 +62,12 @@ class FactorData:
         return FactorData(self.x[keep], self.y[keep], self.weight[keep], self.groups[keep])
 
 
+def _declines(response: str) -> bool:
+    from alignment_core.critic.detectors import detect_refusal
+
+    return detect_refusal(response).score >= 0.5
+
+
 def _family(answer: LabelledAnswer) -> str:
     return answer.file.split("/")[0].replace("_scorer", "").replace("sample", "refusal")
 
@@ -76,7 +83,14 @@ def training_data(answers: list[LabelledAnswer],
         if group not in seen:
             seen.add(group)
             req.append((text, bool(harmful), group))
-    ref = [a for a in answers if a.refused is not None]
+    # The off-topic model learns from hand labels only, on harmless requests answered without
+    # refusal words: there a "refused" label means the annotator saw the answer ignore the
+    # request (to a harmful request such an answer may be a moralising deflection instead).
+    # The refusal model learns declining and leaves those rows out: the same answer text is on
+    # topic for one question and off topic for another, which its words alone cannot tell.
+    off = [a for a in answers if a.refused_by == "human" and a.request_harmful is False
+           and not _declines(a.response)]
+    ref = [a for a in answers if a.refused is not None and a not in off]
     con = [a for a in answers if a.harmful_content is not None]
     out = {}
     for name, items, y, w, g in (
@@ -86,6 +100,8 @@ def training_data(answers: list[LabelledAnswer],
          [WEIGHTS[a.refused_by] for a in ref], [a.group for a in ref]),
         ("harmful_content", [a.as_input() for a in con], [a.harmful_content for a in con],
          [WEIGHTS[_family(a)] for a in con], [a.group for a in con]),
+        ("off_topic", [a.as_input() for a in off], [a.refused for a in off], [1.0] * len(off),
+         [a.group for a in off]),
     ):
         out[name] = FactorData(design(featurise(items), BLOCKS[name]), np.asarray(y, dtype=bool),
                                np.asarray(w, dtype=np.float64), np.asarray(g))
