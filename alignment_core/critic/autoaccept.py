@@ -42,6 +42,8 @@ class Threshold:
 
 def _candidates(confidence: np.ndarray, correct: np.ndarray):
     """(t, n_above, correct_above) for each distinct audited confidence, highest first."""
+    if len(confidence) == 0:
+        return []
     order = np.argsort(-confidence, kind="stable")
     c, y = confidence[order], correct[order]
     n_above = np.arange(1, len(c) + 1)
