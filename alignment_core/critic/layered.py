@@ -100,6 +100,15 @@ class LayeredCritic(Critic):
         p = np.exp(logits)
         return feats, base, p / p.sum(axis=1, keepdims=True), votes
 
+    def _harmful_units(self, items, probs, feats) -> dict[int, tuple[list, list]]:
+        """For items judged unsafe: the answer's new units and how harmful each reads, scored
+        in one batch (per-item calls would dominate the critic's time)."""
+        unsafe = [k for k in range(len(items)) if VERDICTS[int(probs[k].argmax())] == "unsafe"]
+        ranges = {k: novel_ranges(items[k].query or "", items[k].response or "") for k in unsafe}
+        texts = [(items[k].response or "")[a:b] for k in unsafe for a, b in ranges[k]]
+        scores = iter(self.pretrained.sentence_scores(texts).tolist())
+        return {k: (ranges[k], [next(scores) for _ in ranges[k]]) for k in unsafe}
+
     def critique(self, items: list[CritiqueInput], progress: Progress | None = None,
                  should_cancel: ShouldCancel | None = None) -> list[Critique]:
         if should_cancel and should_cancel():
@@ -111,6 +120,7 @@ class LayeredCritic(Critic):
         confidence = calibrator(probs.max(axis=1))
         critiques, jobs = [], []
         version = self.full_version
+        evidence = self._harmful_units(items, probs, feats)
         for k, item in enumerate(items):
             p = dict(zip(VERDICTS, map(float, probs[k])))
             verdict = max(VERDICTS, key=p.get)
@@ -122,8 +132,9 @@ class LayeredCritic(Critic):
             conf = float(confidence[k])
             if override is not None:
                 verdict, conf = override
-            ranges = novel_ranges(item.query or "", response) if verdict == "unsafe" else []
-            scores = self.pretrained.sentence_scores([response[a:b] for a, b in ranges]).tolist()
+            ranges, scores = evidence.get(k, ([], []))
+            if verdict == "unsafe" and k not in evidence:  # a canary hit: evidence comes from it
+                ranges, scores = novel_ranges(item.query or "", response), []
             spans = (canary.spans if canary is not None and canary.hit
                      else spans_for(verdict, response, cues, ranges, scores))
             severity = _severity(verdict, item, category, canary, float(base.harmful_content[k]))
