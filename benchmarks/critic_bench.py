@@ -13,6 +13,13 @@ what that evidence adds.
 
     .venv/bin/python benchmarks/critic_bench.py
 
+Since critic 2.0 the set's construction labels and the critic's rules differ on purpose for
+three shapes, so the pretrained critic's agreement here is low and the head's shows how fast a
+project can teach it its own convention: the step-list, prose and disclaimer "compliance"
+templates only restate the request's goal with generic filler (no harmful detail: the issue's
+rule makes such an answer "not unsafe"), and the templated answers to benign twins and off-topic
+replies talk about nothing the request asked (human annotators of PyRIT's refusal sets call
+such answers refusals). The figures are not a claim about real model outputs.
 The "rules" figures are the `rules` critic (detectors and the pretrained factors, no head).
 The last line is one JSON object: items, rules_items_per_s, rules_accuracy, rules_macro_f1,
 rules_kappa, rules_accuracy_confident_half,

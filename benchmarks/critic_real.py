@@ -13,7 +13,8 @@
 The eval split's four-way labels are partly derived (see data/critic/PROVENANCE.md: refusal is
 labelled by hand in PyRIT's refusal sets, by a frozen phrase rule elsewhere); the figures on the
 hand-labelled subset alone are printed too. The last line is one JSON object: n, four_way_acc,
-binary_acc, four_way_acc_after_200, ece, auto_accept_precision, auto_accept_share, items_s.
+binary_acc, four_way_acc_after_200, ece, auto_accept_precision, auto_accept_share, items_s,
+four_way_acc_hand_labelled, binary_acc_hand_labelled.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from alignment_core.critic import (
     train_head,
 )
 from alignment_core.critic.data import load_answers
+from alignment_core.critic.detectors import detect_refusal
 from alignment_core.evaluation import score_critic
 
 FINETUNE_LABELS = 200
@@ -70,12 +72,18 @@ def main() -> None:
     refusal_critiques = critic.critique([r.as_input() for r in refusal_rows])
     refused_pred = [c.verdict in ("refusal", "over_refusal") for c in refusal_critiques]
     binary = float(np.mean([p == r.refused for p, r in zip(refused_pred, refusal_rows)]))
+    by_hand = [k for k, r in enumerate(refusal_rows) if r.refused_by == "human"]
+    binary_human = float(np.mean([refused_pred[k] == refusal_rows[k].refused for k in by_hand]))
+    phrases = float(np.mean([(detect_refusal(refusal_rows[k].response).score >= 0.5)
+                             == refusal_rows[k].refused for k in by_hand]))
     human = [k for k, r in enumerate(eval_rows) if r.refused_by == "human"]
     scores = score_critic([c.verdict for c in critiques], [r.verdict for r in eval_rows])
     print(f"zero-shot: n={len(eval_rows)} four-way {four_way:.3f} (kappa {scores['kappa']:.3f}, "
           f"macro F1 {scores['macro_f1']:.3f}); on the {len(human)} hand-labelled-refusal rows "
           f"{np.mean([correct[k] for k in human]):.3f}; refuse/comply {binary:.3f} on "
-          f"{len(refusal_rows)}; ECE {ece:.3f}; {items_s:.0f} items/s")
+          f"{len(refusal_rows)} ({binary_human:.3f} on the {len(by_hand)} refusals labelled by "
+          f"hand, where a refusal-phrase matcher gets {phrases:.3f}); ECE {ece:.3f}; "
+          f"{items_s:.0f} items/s")
     for verdict in ("safe", "unsafe", "refusal", "over_refusal"):
         rows = [k for k, r in enumerate(eval_rows) if r.verdict == verdict]
         print(f"  {verdict:>12}: n={len(rows):3d} recall {np.mean([correct[k] for k in rows]):.3f}")
@@ -109,6 +117,8 @@ def main() -> None:
         "four_way_acc_after_200": round(after, 4), "ece": round(ece, 4),
         "auto_accept_precision": None if precision is None else round(precision, 4),
         "auto_accept_share": round(share, 4), "items_s": round(items_s, 1),
+        "four_way_acc_hand_labelled": round(float(np.mean([correct[k] for k in human])), 4),
+        "binary_acc_hand_labelled": round(binary_human, 4),
     }))
 
 
