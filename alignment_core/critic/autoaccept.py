@@ -40,7 +40,7 @@ class Threshold:
     n_audits: int
 
 
-def _candidates(confidence: np.ndarray, correct: np.ndarray):
+def _candidates(confidence: np.ndarray, correct: np.ndarray) -> list[tuple[float, int, int]]:
     """(t, n_above, correct_above) for each distinct audited confidence, highest first."""
     if len(confidence) == 0:
         return []

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
 
 from alignment_core.critic.base import CritiqueInput
 from alignment_core.critic.detectors import RefusalResult, detect_refusal
@@ -173,7 +174,7 @@ EMBED_SCALE = 3.0  # puts the unit-length embedding on a par with the hashed blo
 _word_vectors: dict[str, object] = {}
 
 
-def word_vectors():
+def word_vectors() -> dict:
     """The bundled all-MiniLM-L6-v2's input word-piece embeddings and tokenizer.
 
     Running MiniLM itself gave about 32 items/s here; its *input* embedding table (stored
@@ -226,9 +227,7 @@ REQUEST_STOP_WORDS = sorted({
 })
 
 
-def _vectorizer(kind: str):
-    from sklearn.feature_extraction.text import HashingVectorizer
-
+def _vectorizer(kind: str) -> HashingVectorizer:
     if kind not in _vectorizers:
         ngram_range = (1, 3) if kind == "opening" else (1, 2)
         _vectorizers[kind] = HashingVectorizer(

@@ -45,7 +45,8 @@ def _fold(x: sparse.csr_matrix) -> sparse.csr_matrix:
     return x @ _FOLDING
 
 
-def head_features(feats: Featurised, base: PretrainedCritic, items: list[CritiqueInput]):
+def head_features(feats: Featurised, base: PretrainedCritic,
+                  items: list[CritiqueInput]) -> tuple[np.ndarray, np.ndarray]:
     """(offset log-probs (n, 4), features (n, d)) for a batch."""
     out = base.predict(feats, items)
     factors = np.stack([logit(out.harmful_request), logit(out.refuses),
@@ -62,15 +63,16 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _fit_weights(offset, x, votes, y, C: float, voter_prior: np.ndarray):
+def _fit_weights(offset: np.ndarray, x: np.ndarray, votes: np.ndarray, y: np.ndarray, C: float,
+                 voter_prior: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimise cross-entropy + |W|^2/(2C) + |w_voters - prior|^2/(2C) with L-BFGS."""
     d, k = x.shape[1], len(VERDICTS)
     onehot = np.eye(k)[y]
 
-    def unpack(theta):
+    def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return theta[: k * d].reshape(k, d), theta[k * d : k * d + k], theta[k * d + k :]
 
-    def loss(theta):
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b, wv = unpack(theta)
         p = _softmax(offset + x @ w.T + b + np.einsum("nmk,m->nk", votes, wv))
         g = p - onehot
@@ -137,7 +139,8 @@ class LearnedHead:
         self.label_counts = {v: labels.count(v) for v in VERDICTS if v in labels}
         return self
 
-    def _choose_c(self, offset, x, v, y, prior):
+    def _choose_c(self, offset: np.ndarray, x: np.ndarray, v: np.ndarray, y: np.ndarray,
+                  prior: np.ndarray) -> tuple[float, np.ndarray | None]:
         if len(y) < MIN_CV:
             return (self.C or DEFAULT_C), None
         folds = np.arange(len(y)) % CV_FOLDS

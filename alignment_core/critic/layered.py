@@ -25,8 +25,8 @@ from alignment_core.critic.base import (
 )
 from alignment_core.critic.detectors import CanaryResult, detect_canary
 from alignment_core.critic.explain import explanation, spans_for
-from alignment_core.critic.factors import load_pretrained
-from alignment_core.critic.features import SCAN_CHARS, featurise, novel_ranges
+from alignment_core.critic.factors import FactorOutput, load_pretrained
+from alignment_core.critic.features import SCAN_CHARS, Featurised, featurise, novel_ranges
 from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead, head_features, train_head
 from alignment_core.critic.informativeness import informativeness
 from alignment_core.critic.lm_writer import WriteJob, write
@@ -68,7 +68,8 @@ class LayeredCritic(Critic):
         return self.head is not None and self.head.fitted
 
     def retrain_head(self, examples: list[tuple[CritiqueInput, str]],
-                     min_examples: int = MIN_EXAMPLES, votes=None) -> bool:
+                     min_examples: int = MIN_EXAMPLES,
+                     votes: list[dict[str, dict[str, float]]] | None = None) -> bool:
         """Refit the head on expert decisions when there are enough; return whether it did."""
         head = train_head(examples, min_examples, votes=votes)
         if head is None:
@@ -81,7 +82,8 @@ class LayeredCritic(Critic):
             return self.head.voters[name]
         return DEFAULT_VOTER_WEIGHT
 
-    def judge(self, items: list[CritiqueInput]):
+    def judge(self, items: list[CritiqueInput]
+              ) -> tuple[Featurised, FactorOutput, np.ndarray, list[dict]]:
         """Verdict probabilities for a batch: (features, factors, p_base, p_final, votes)."""
         feats = featurise(items)
         base = self.pretrained.predict(feats, items)
@@ -100,7 +102,8 @@ class LayeredCritic(Critic):
         p = np.exp(logits)
         return feats, base, p / p.sum(axis=1, keepdims=True), votes
 
-    def _harmful_units(self, items, probs, feats) -> dict[int, tuple[list, list]]:
+    def _harmful_units(self, items: list[CritiqueInput], probs: np.ndarray,
+                       feats: Featurised) -> dict[int, tuple[list, list]]:
         """For items judged unsafe: the answer's new units and how harmful each reads, scored
         in one batch (per-item calls would dominate the critic's time)."""
         unsafe = [k for k in range(len(items)) if VERDICTS[int(probs[k].argmax())] == "unsafe"]
@@ -202,7 +205,8 @@ def _category(item: CritiqueInput) -> str:
     return canonical_category(inferred) or "general"
 
 
-def _canary_verdict(canary: CanaryResult | None, refusal_score: float):
+def _canary_verdict(canary: CanaryResult | None,
+                    refusal_score: float) -> tuple[str, float] | None:
     """An objective canary check overrides the models: (verdict, confidence) or None."""
     if canary is None or not canary.found:
         return None

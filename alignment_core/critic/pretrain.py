@@ -121,7 +121,8 @@ def fit_factors(data: dict[str, FactorData]) -> dict[str, FactorModel]:
     return {name: _fit(name, data[name]) for name in FACTORS}
 
 
-def out_of_fold(answers: list[LabelledAnswer], data: dict[str, FactorData]):
+def out_of_fold(answers: list[LabelledAnswer],
+                data: dict[str, FactorData]) -> tuple[list[LabelledAnswer], np.ndarray]:
     """Four-way probabilities for each fully labelled answer from factors that never saw its group."""
     labelled = [a for a in answers if a.verdict]
     groups = sorted({a.group for a in labelled})
