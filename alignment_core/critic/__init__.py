@@ -27,6 +27,7 @@ from alignment_core.critic.calibration import (
     expected_calibration_error,
     fit_calibrator,
     reliability_bins,
+    select_calibrator,
 )
 from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead, train_head
 from alignment_core.critic.informativeness import informativeness
@@ -38,5 +39,5 @@ __all__ = [
     "Critique", "CritiqueInput", "LayeredCritic", "LearnedHead", "RulesCritic", "Span",
     "Threshold", "Vote", "Voter", "audits_to_lower", "auto_accept_threshold",
     "expected_calibration_error", "fit_calibrator", "informativeness", "make_critic",
-    "make_span", "register_critic", "reliability_bins", "train_head",
+    "make_span", "register_critic", "reliability_bins", "select_calibrator", "train_head",
 ]

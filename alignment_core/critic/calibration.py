@@ -4,6 +4,7 @@ Plain functions on (confidence, correct) pairs, so the Django side can fit a cal
 experts' decisions at each retrain and draw the reliability diagram from the same numbers.
 
 - `fit_calibrator(conf, correct, method="platt" | "isotonic")` -> Calibrator (JSON-able)
+- `select_calibrator(conf, correct)` -> the method with the lowest cross-validated ECE
 - `expected_calibration_error(conf, correct, bins=10)`
 - `reliability_bins(conf, correct, bins=10)` -> list[ReliabilityBin]
 """
@@ -86,6 +87,33 @@ def fit_calibrator(confidence: Sequence[float], correct: Sequence[bool],
         return Calibrator("isotonic", x=[float(v) for v in model.X_thresholds_],
                           y=[float(v) for v in model.y_thresholds_], n=len(c))
     raise ValueError(f"Unknown calibration method {method!r}; use 'platt' or 'isotonic'")
+
+
+def select_calibrator(confidence: Sequence[float], correct: Sequence[bool],
+                      methods: Sequence[str] = ("identity", "platt", "isotonic"),
+                      folds: int = 5) -> Calibrator:
+    """The method with the lowest cross-validated ECE, refitted on all pairs.
+
+    With a few hundred pairs a fitted curve can calibrate worse than none (it chases noise in
+    the bins), so the choice is made on pairs each candidate did not see.
+    """
+    c = np.asarray(confidence, dtype=np.float64)
+    y = np.asarray(correct, dtype=bool)
+    if len(c) < MIN_FIT * folds:
+        return fit_calibrator(c, y, "platt")
+    order = np.arange(len(c)) % folds
+    best, best_error = "identity", None
+    for method in methods:
+        out = np.zeros(len(c))
+        for f in range(folds):
+            train, test = order != f, order == f
+            calibrator = Calibrator() if method == "identity" else fit_calibrator(
+                c[train], y[train], method)
+            out[test] = calibrator(c[test])
+        error = expected_calibration_error(out, y)
+        if best_error is None or error < best_error:
+            best, best_error = method, error
+    return Calibrator(n=len(c)) if best == "identity" else fit_calibrator(c, y, best)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from scipy import sparse
 from scipy.optimize import minimize
 
 from alignment_core.critic.base import VERDICTS, CritiqueInput
-from alignment_core.critic.calibration import Calibrator, fit_calibrator
+from alignment_core.critic.calibration import Calibrator, select_calibrator
 from alignment_core.critic.factors import FACTORS, PretrainedCritic, load_pretrained, logit
 from alignment_core.critic.features import HASH_FEATURES, Featurised, featurise
 from alignment_core.critic.votes import DEFAULT_VOTER_WEIGHT, votes_tensor
@@ -131,7 +131,7 @@ class LearnedHead:
         # 3. Calibrate confidence on the out-of-fold predictions (else keep the pretrained one).
         if oof is not None:
             self.cv_accuracy = float((oof.argmax(axis=1) == y).mean())
-            self.calibrator = fit_calibrator(oof.max(axis=1), oof.argmax(axis=1) == y)
+            self.calibrator = select_calibrator(oof.max(axis=1), oof.argmax(axis=1) == y)
         else:
             self.calibrator = base.calibrator
         self.n_examples, self.base = len(examples), base.fingerprint()

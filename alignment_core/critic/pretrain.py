@@ -6,7 +6,8 @@
 Only the "pretrain" split is read, so the "finetune" and "eval" splits stay unseen. Steps:
 1. fit the three factor models (logistic regressions) on their labels;
 2. cross-fit them by request group (5 folds) to get out-of-fold four-way predictions for the
-   fully labelled pretraining answers, and fit the confidence calibrator on those;
+   fully labelled pretraining answers, and fit the confidence calibrator on those (the method,
+   none, Platt or isotonic, with the lowest cross-validated calibration error);
 3. round the weights, write them, print the fingerprint.
 """
 
@@ -22,7 +23,11 @@ import numpy as np
 from scipy import sparse
 
 from alignment_core.critic.base import VERDICTS, CritiqueInput
-from alignment_core.critic.calibration import Calibrator, expected_calibration_error, fit_calibrator
+from alignment_core.critic.calibration import (
+    Calibrator,
+    expected_calibration_error,
+    select_calibrator,
+)
 from alignment_core.critic.data import LabelledAnswer, LabelledRequest, load_answers, load_requests
 from alignment_core.critic.factors import (
     BLOCKS,
@@ -147,7 +152,7 @@ def pretrain() -> tuple[PretrainedCritic, dict]:
     labelled, probs = out_of_fold(answers, data)
     gold = np.array([VERDICTS.index(a.verdict) for a in labelled])
     confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == gold
-    calibrator = fit_calibrator(confidence, correct, method="platt")
+    calibrator = select_calibrator(confidence, correct)
     report = {
         "pretrain_answers": len(answers), "pretrain_requests": len(requests),
         "oof_n": len(labelled), "oof_four_way_acc": round(float(correct.mean()), 4),

@@ -16,6 +16,7 @@ from alignment_core.critic import (
     fit_calibrator,
     informativeness,
     reliability_bins,
+    select_calibrator,
 )
 from alignment_core.critic.autoaccept import extra_correct_needed, precision_lower_bound
 
@@ -36,6 +37,15 @@ def test_calibration_shrinks_the_error_of_an_overconfident_critic(method: str):
     assert before > 0.1 and after < 0.05
     again = Calibrator.from_dict(json.loads(json.dumps(calibrator.to_dict())))
     assert np.allclose(again(conf[:50]), calibrator(conf[:50]), atol=1e-5)
+
+
+def test_the_selected_calibrator_is_the_one_that_helps():
+    conf, correct = overconfident()
+    assert select_calibrator(conf, correct).method in ("platt", "isotonic")
+    # Already calibrated confidences are best left alone.
+    rng = np.random.default_rng(1)
+    honest = rng.uniform(0.3, 1.0, 3000)
+    assert select_calibrator(honest, rng.uniform(size=3000) < honest).method == "identity"
 
 
 def test_too_little_or_one_sided_data_leaves_confidence_alone():
