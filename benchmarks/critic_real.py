@@ -14,7 +14,7 @@ The eval split's four-way labels are partly derived (see data/critic/PROVENANCE.
 labelled by hand in PyRIT's refusal sets, by a frozen phrase rule elsewhere); the figures on the
 hand-labelled subset alone are printed too. The last line is one JSON object: n, four_way_acc,
 binary_acc, four_way_acc_after_200, ece, auto_accept_precision, auto_accept_share, items_s,
-four_way_acc_hand_labelled, binary_acc_hand_labelled.
+four_way_acc_hand_labelled, binary_acc_hand_labelled, items_cpu_s.
 """
 
 from __future__ import annotations
@@ -43,13 +43,16 @@ FINETUNE_LABELS = 200
 TIMING_ROUNDS = 3
 
 
-def judged(critic: LayeredCritic, rows) -> tuple[list, float]:
+def judged(critic: LayeredCritic, rows) -> tuple[list, float, float]:
+    """Critiques, items per wall-clock second, and items per CPU second (the latter holds up on
+    a busy machine, where wall-clock time also counts other people's processes)."""
     items = [row.as_input() for row in rows]
     critic.critique(items[:8])  # warm-up: first-call imports and compiled patterns
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(TIMING_ROUNDS):
         critiques = critic.critique(items)
-    return critiques, TIMING_ROUNDS * len(items) / (time.perf_counter() - start)
+    n = TIMING_ROUNDS * len(items)
+    return critiques, n / (time.perf_counter() - start), n / (time.process_time() - cpu)
 
 
 def accuracy(critiques, rows) -> float:
@@ -64,7 +67,7 @@ def main() -> None:
 
     # 1. Zero-shot.
     critic = LayeredCritic()
-    critiques, items_s = judged(critic, eval_rows)
+    critiques, items_s, items_cpu_s = judged(critic, eval_rows)
     four_way = accuracy(critiques, eval_rows)
     correct = [c.verdict == r.verdict for c, r in zip(critiques, eval_rows)]
     confidence = [c.confidence for c in critiques]
@@ -83,7 +86,7 @@ def main() -> None:
           f"{np.mean([correct[k] for k in human]):.3f}; refuse/comply {binary:.3f} on "
           f"{len(refusal_rows)} ({binary_human:.3f} on the {len(by_hand)} refusals labelled by "
           f"hand, where a refusal-phrase matcher gets {phrases:.3f}); ECE {ece:.3f}; "
-          f"{items_s:.0f} items/s")
+          f"{items_s:.0f} items/s ({items_cpu_s:.0f} per CPU second)")
     for verdict in ("safe", "unsafe", "refusal", "over_refusal"):
         rows = [k for k, r in enumerate(eval_rows) if r.verdict == verdict]
         print(f"  {verdict:>12}: n={len(rows):3d} recall {np.mean([correct[k] for k in rows]):.3f}")
@@ -118,7 +121,7 @@ def main() -> None:
         "auto_accept_precision": None if precision is None else round(precision, 4),
         "auto_accept_share": round(share, 4), "items_s": round(items_s, 1),
         "four_way_acc_hand_labelled": round(float(np.mean([correct[k] for k in human])), 4),
-        "binary_acc_hand_labelled": round(binary_human, 4),
+        "binary_acc_hand_labelled": round(binary_human, 4), "items_cpu_s": round(items_cpu_s, 1),
     }))
 
 

@@ -103,26 +103,12 @@ for _name, (_, _words) in LEXICONS.items():
         _KEYWORD_CATEGORIES.setdefault(_word, []).append(_name)
 
 
-_KEYWORD_LENGTHS = sorted({len(w) for w in _KEYWORD_CATEGORIES})
-_WORD_RE = re.compile(r"[a-z0-9-]+")
-
-
 def infer_category(text: str) -> str:
-    """The lexicon category with the most keyword hits in the text, or 'general'.
-
-    Keywords match at a word start, as prefixes ("detonat" finds "detonator"); one pass over the
-    words with set look-ups is much faster than the keyword pattern on long answers.
-    """
+    """The lexicon category with the most keyword hits in the text, or 'general'."""
     counts = dict.fromkeys(LEXICONS, 0)
-    tokens = _WORD_RE.findall(text.lower())
-    for k in range(len(tokens)):
-        # The word and the two after it, so phrases such as "pipe bomb" and "fake id" match.
-        joined = " ".join(tokens[k : k + 3])
-        for length in _KEYWORD_LENGTHS:
-            if length > len(joined):
-                break
-            for name in _KEYWORD_CATEGORIES.get(joined[:length], ()):
-                counts[name] += 1
+    for hit in ANY_KEYWORD_RE.findall(text):
+        for name in _KEYWORD_CATEGORIES.get(hit.lower(), ()):
+            counts[name] += 1
     best = max(counts, key=counts.get)
     return best if counts[best] else "general"
 
