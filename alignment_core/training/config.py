@@ -16,6 +16,12 @@ from typing import Any, Literal
 Prompt = str | list[dict[str, str]]
 Method = Literal["sft", "dpo", "sft_dpo"]
 METHODS: tuple[str, ...] = ("sft", "dpo", "sft_dpo")
+# The loss of the preference phase ("dpo" in `Method`), named as TRL's `loss_type`s: "sigmoid" is
+# DPO (with `label_smoothing` > 0, conservative DPO), "robust" robust DPO, "ipo" IPO, "hinge" the
+# hinge loss (SLiC), and "kto" KTO, which learns from point-wise labels (see `PointwiseExample`).
+Objective = Literal["sigmoid", "robust", "ipo", "hinge", "kto"]
+OBJECTIVES: tuple[str, ...] = ("sigmoid", "robust", "ipo", "hinge", "kto")
+SMOOTHED_OBJECTIVES: tuple[str, ...] = ("sigmoid", "robust")  # those that use label_smoothing
 
 
 class Cancelled(Exception):
@@ -52,6 +58,12 @@ class TrainConfig:
         384  # prompt + response tokens; longer examples lose prompt start, then response end
     )
     beta: float = 0.1  # DPO temperature: how far the policy may move from the reference
+    objective: Objective = "sigmoid"  # the preference phase's loss (see OBJECTIVES)
+    # The assumed share of flipped labels, in [0, 0.5): conservative DPO ("sigmoid") and robust
+    # DPO use it; the audited disagreement rate of the labels is a good estimate.
+    label_smoothing: float = 0.0
+    # Scale each example's loss by its `weight` (label source x confidence); off: every weight is 1.
+    weight_examples: bool = False
     seed: int = 0
     checkpoint_every: int = 10  # optimizer steps between checkpoints (0: only on cancel)
     max_steps: int | None = None  # caps the optimizer steps of each phase (handy for smoke runs)
@@ -74,10 +86,26 @@ class TrainConfig:
         return self.sft_learning_rate if phase == "sft" else self.dpo_learning_rate
 
     def phases(self) -> list[str]:
-        """The phases this method runs, in order."""
+        """The phases this method runs, in order (after checking the settings, see `validate`)."""
+        self.validate()
+        return ["sft", "dpo"] if self.method == "sft_dpo" else [self.method]
+
+    def validate(self) -> None:
+        """Raise ValueError with a plain message for a setting no run can use."""
         if self.method not in METHODS:
             raise ValueError(f"Unknown training method {self.method!r}; expected one of {METHODS}")
-        return ["sft", "dpo"] if self.method == "sft_dpo" else [self.method]
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {self.objective!r}; expected one of {OBJECTIVES}")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ValueError(
+                f"Label smoothing must lie in [0, 0.5), got {self.label_smoothing}: it is the share "
+                "of labels assumed flipped, and at 0.5 the labels carry no information"
+            )
+        if self.label_smoothing and self.objective not in SMOOTHED_OBJECTIVES:
+            raise ValueError(
+                f"Label smoothing applies to the {' and '.join(SMOOTHED_OBJECTIVES)} objectives, "
+                f"not to {self.objective!r}; set it to 0"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -96,11 +124,30 @@ class TrainConfig:
 
 @dataclass
 class PreferencePair:
-    """One DPO example: the response an expert preferred and the learner's original one."""
+    """One DPO example: the response an expert preferred and the learner's original one.
+
+    `weight` scales the pair's loss when `TrainConfig.weight_examples` is on (see
+    `label_sources.example_weight`); 1 is a label taken as certain.
+    """
 
     prompt: Prompt
     chosen: str
     rejected: str
+    weight: float = 1.0
+
+
+@dataclass
+class PointwiseExample:
+    """One KTO example: a response labelled desirable (approved) or undesirable, with no pair.
+
+    An approved or corrected answer is desirable; the learner's rejected original is undesirable.
+    The "kto" objective trains on these and on both halves of every preference pair.
+    """
+
+    prompt: Prompt
+    response: str
+    desirable: bool
+    weight: float = 1.0
 
 
 @dataclass
