@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from alignment_core.training import PointwiseExample, TrainConfig
+from alignment_core.training import Cancelled, PointwiseExample, TrainConfig
 from alignment_core.training.config import OBJECTIVES
 from alignment_core.training.preference import unpair
 
@@ -117,3 +117,29 @@ def test_unpair_keeps_trls_order_and_the_pairs_weights():
         (PAIRS[0].rejected, False, 0.5), (PAIRS[1].rejected, False, 1.0),
     ]
     assert math.isclose(sum(e.weight for e in examples), 3.0)
+
+
+def test_a_cancelled_weighted_kto_run_resumes_to_the_same_adapter(tmp_path, tiny_dir):
+    pairs = [dataclasses.replace(pair, weight=w) for pair, w in zip(PAIRS, (1.0, 0.5, 0.8, 0.3))]
+    config = TrainConfig(method="dpo", objective="kto", weight_examples=True, learning_rate=1e-2,
+                         epochs=2, batch_size=2, checkpoint_every=100)
+    straight, _ = run(tmp_path, tiny_dir, config, name="straight", pairs=pairs)
+
+    stopped: list = []
+    with pytest.raises(Cancelled):
+        run(tmp_path, tiny_dir, config, name="stopped", pairs=pairs, progress=stopped.append,
+            should_cancel=lambda: len(stopped) == 3)
+    resumed, reports = run(tmp_path, tiny_dir, config, name="stopped", pairs=pairs)
+
+    assert [r.step for r in reports] == list(range(4, 9))
+    assert [r.loss for r in resumed.history] == pytest.approx(
+        [r.loss for r in straight.history], abs=1e-5)
+    a, b = lora_weights(straight.adapter_dir), lora_weights(resumed.adapter_dir)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    # Other weights are another run: its checkpoint must not be applied to them.
+    other: list = []
+    with pytest.raises(Cancelled):
+        run(tmp_path, tiny_dir, config, name="other", pairs=pairs, progress=other.append,
+            should_cancel=lambda: len(other) == 1)
+    with pytest.raises(ValueError, match="belongs to a different run"):
+        run(tmp_path, tiny_dir, config, name="other", pairs=PAIRS)
