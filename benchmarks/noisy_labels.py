@@ -125,6 +125,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
     parser.add_argument("--noise", default=",".join(map(str, NOISE_RATES)))
+    parser.add_argument(
+        "--work-dir", type=Path, default=None,
+        help="keep the reference cache and finished runs here: a rerun skips them, and several "
+        "processes with other --objectives can share it (default: a fresh temporary folder)")
     args = parser.parse_args()
     objectives = args.objectives.split(",")
     noise_rates = [int(n) for n in args.noise.split(",")]
@@ -150,14 +154,25 @@ def main() -> None:
         batch_size=args.batch, epochs=100, max_steps=args.steps, max_length=args.max_length,
         beta=args.beta, seed=args.seed, checkpoint_every=0, num_threads=args.threads,
     )
-    work = Path(tempfile.mkdtemp(prefix="noisy_labels_"))
-    results: dict[str, dict] = {}  # a hash of (config, pairs) -> metrics, so no run repeats
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="noisy_labels_"))
+    work.mkdir(parents=True, exist_ok=True)
+    # A hash of (config, pairs) -> outcome, so no run repeats, within this process or across them.
+    finished = work / "runs.jsonl"
+    results: dict[str, dict] = {}
+    used: set[str] = set()  # the runs this invocation reports
+    if finished.exists():
+        for line in finished.read_text().splitlines():
+            results.update(json.loads(line))
 
     def run(objective: str, smoothing: float, pairs: list) -> dict:
         config = dataclasses.replace(base, objective=objective, label_smoothing=smoothing)
         key = hashlib.sha256(
             json.dumps([config.to_dict(), [dataclasses.asdict(p) for p in pairs]]).encode()
         ).hexdigest()
+        used.add(key)
+        if key not in results and finished.exists():  # another process may have finished it
+            for line in finished.read_text().splitlines():
+                results.update(json.loads(line))
         if key not in results:
             tick = time.perf_counter()
             out = work / key[:12]
@@ -170,6 +185,8 @@ def main() -> None:
             last = [r.reward_margin for r in result.history[-4:]]
             results[key] = {"acc": result.metrics["val_reward_accuracy"], "seconds": seconds,
                             "margin": sum(last) / len(last)}
+            with finished.open("a") as handle:
+                handle.write(json.dumps({key: results[key]}) + "\n")
             print(f"  {objective} (label smoothing {smoothing}): {seconds:.0f} s, validation reward "
                   f"accuracy {results[key]['acc']:.3f}, last training margin "
                   f"{results[key]['margin']:+.3f}", file=sys.stderr, flush=True)
@@ -187,24 +204,26 @@ def main() -> None:
             cells.append(f"{outcome['acc']:>7.3f} ({outcome['seconds']:>3.0f}s)")
         print(f"{name:<8} " + " ".join(cells), flush=True)
 
-    # The label-source study on the same pairs: the critic's labels against the humans'.
-    from alignment_core.label_study import StudyItem, build_arms, run_study
+    # The label-source study on the same pairs: the critic's labels against the humans' (the
+    # dpo run at 0% noise is its expert arm, so it runs with that one).
+    if "dpo" in objectives and 0 in noise_rates:
+        from alignment_core.label_study import StudyItem, build_arms, run_study
 
-    critic_pairs, agreement = critic_labelled(clean, args.seed)
-    items = [StudyItem(str(i), expert=h, critic=c) for i, (h, c) in enumerate(zip(clean, critic_pairs))]
-    report = run_study(
-        build_arms(items, mix_shares=()),
-        train=lambda arm: run("sigmoid", 0.0, arm.pairs),
-        evaluate=lambda outcome: {"reward_accuracy": outcome["acc"]},
-        metric="reward_accuracy", lower_is_better=False, base_metrics={"reward_accuracy": 0.5},
-    )
-    summary["critic_agreement"] = round(agreement, 4)
-    summary["acc_critic_labels"] = round(report.arm("critic").metrics["reward_accuracy"], 4)
-    summary["pgr"] = None if report.pgr.value is None else round(report.pgr.value, 4)
-    print(f"critic labels agree with the humans on {agreement:.1%} of the training pairs; "
-          f"trained on them: {summary['acc_critic_labels']:.3f}, on the humans': "
-          f"{report.arm('expert').metrics['reward_accuracy']:.3f}; PGR "
-          f"{summary['pgr'] if report.pgr.value is not None else report.pgr.reason}")
+        critic_pairs, agreement = critic_labelled(clean, args.seed)
+        items = [StudyItem(str(i), expert=h, critic=c) for i, (h, c) in enumerate(zip(clean, critic_pairs))]
+        report = run_study(
+            build_arms(items, mix_shares=()),
+            train=lambda arm: run("sigmoid", 0.0, arm.pairs),
+            evaluate=lambda outcome: {"reward_accuracy": outcome["acc"]},
+            metric="reward_accuracy", lower_is_better=False, base_metrics={"reward_accuracy": 0.5},
+        )
+        summary["critic_agreement"] = round(agreement, 4)
+        summary["acc_critic_labels"] = round(report.arm("critic").metrics["reward_accuracy"], 4)
+        summary["pgr"] = None if report.pgr.value is None else round(report.pgr.value, 4)
+        print(f"critic labels agree with the humans on {agreement:.1%} of the training pairs; "
+              f"trained on them: {summary['acc_critic_labels']:.3f}, on the humans': "
+              f"{report.arm('expert').metrics['reward_accuracy']:.3f}; PGR "
+              f"{summary['pgr'] if report.pgr.value is not None else report.pgr.reason}")
 
     # The goal: at 40% noise the best noise-aware objective keeps >= 90% of its clean accuracy
     # and beats plain DPO by >= 5 points.
@@ -217,8 +236,10 @@ def main() -> None:
             summary.update(best_at_40=best, best_kept=round(kept, 4), best_lead_over_dpo=round(lead, 4))
             print(f"best at 40%: {best}, keeps {kept:.1%} of its clean accuracy, "
                   f"{100 * lead:+.1f} points over DPO")
-    summary["runs"] = len(results)
-    summary["max_abs_train_margin"] = round(max(abs(r["margin"]) for r in results.values()), 4)
+    mine = [results[key] for key in used]
+    summary["runs"] = len(mine)
+    summary["max_abs_train_margin"] = round(max(abs(r["margin"]) for r in mine), 4)
+    summary["train_minutes"] = round(sum(r["seconds"] for r in mine) / 60, 2)
     summary["minutes"] = round((time.perf_counter() - started) / 60, 2)
     print(json.dumps(summary))
 
