@@ -10,8 +10,8 @@ whose chosen answer gets the higher implicit reward beta * log(pi / pi_ref).
 
 Objectives (TrainConfig.objective): dpo (sigmoid), cdpo (sigmoid with label smoothing), robust,
 ipo, hinge, kto (trained on both halves of each pair, unpaired). cdpo and robust take the noise
-rate as their label smoothing, as an audit of the labels would estimate it; at 0% noise they
-are plain DPO, so that run is shared.
+rate as their label smoothing, as an audit of the labels would estimate it; at 0% noise both
+are DPO's loss (cdpo shares the dpo run; robust runs and must match it).
 
 The label-source study trains on the same pairs labelled by the critic (`make_critic()` judges
 both answers; the one it finds less likely unsafe is preferred, ties by a seeded coin) and by the
