@@ -19,6 +19,12 @@ Prompt = str | list[dict[str, str]]
 Method = Literal["sft", "dpo", "sft_dpo"]
 METHODS: tuple[str, ...] = get_args(Method)
 METHOD_LABELS = {"sft": "SFT", "dpo": "DPO", "sft_dpo": "SFT then DPO"}
+# The loss of the preference phase ("dpo" in `Method`), named as TRL's `loss_type`s: "sigmoid" is
+# DPO (with `label_smoothing` > 0, conservative DPO), "robust" robust DPO, "ipo" IPO, "hinge" the
+# hinge loss (SLiC), and "kto" KTO, which learns from point-wise labels (see `PointwiseExample`).
+Objective = Literal["sigmoid", "robust", "ipo", "hinge", "kto"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+SMOOTHED_OBJECTIVES: tuple[str, ...] = ("sigmoid", "robust")  # those that use label_smoothing
 
 
 class Cancelled(Exception):
@@ -69,6 +75,15 @@ class TrainConfig:
     max_length: int = setting(384, minimum=16, maximum=32768, help="prompt + response tokens")
     beta: float = setting(0.1, minimum=0, maximum=10, above=True,
                           help="DPO: how far the model may move from the reference")
+    objective: Objective = setting(
+        "sigmoid", help="the preference phase's loss: sigmoid (DPO; conservative DPO with label "
+        "smoothing), robust, ipo, hinge, or kto (point-wise labels)")
+    label_smoothing: float = setting(
+        0.0, minimum=0, maximum=0.5, below=True,
+        help="assumed share of flipped labels (sigmoid and robust); the audited disagreement "
+        "rate is a good estimate")
+    weight_examples: bool = setting(
+        False, help="scale each example's loss by its label weight (source x confidence)")
     seed: int = setting(0, help="seed for the adapter's initialisation and the data order")
     checkpoint_every: int = setting(10, minimum=0,
                                     help="optimizer steps between checkpoints (0: only on cancel)")
@@ -95,10 +110,26 @@ class TrainConfig:
         return self.sft_learning_rate if phase == "sft" else self.dpo_learning_rate
 
     def phases(self) -> list[str]:
-        """The phases this method runs, in order."""
+        """The phases this method runs, in order (after checking the settings, see `validate`)."""
+        self.validate()
+        return ["sft", "dpo"] if self.method == "sft_dpo" else [self.method]
+
+    def validate(self) -> None:
+        """Raise ValueError with a plain message for a setting no run can use."""
         if self.method not in METHODS:
             raise ValueError(f"Unknown training method {self.method!r}; expected one of {METHODS}")
-        return ["sft", "dpo"] if self.method == "sft_dpo" else [self.method]
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {self.objective!r}; expected one of {OBJECTIVES}")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ValueError(
+                f"Label smoothing must lie in [0, 0.5), got {self.label_smoothing}: it is the share "
+                "of labels assumed flipped, and at 0.5 the labels carry no information"
+            )
+        if self.label_smoothing and self.objective not in SMOOTHED_OBJECTIVES:
+            raise ValueError(
+                f"Label smoothing applies to the {' and '.join(SMOOTHED_OBJECTIVES)} objectives, "
+                f"not to {self.objective!r}; set it to 0"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -117,11 +148,30 @@ class TrainConfig:
 
 @dataclass
 class PreferencePair:
-    """One DPO example: the response an expert preferred and the learner's original one."""
+    """One DPO example: the response an expert preferred and the learner's original one.
+
+    `weight` scales the pair's loss when `TrainConfig.weight_examples` is on (see
+    `label_sources.example_weight`); 1 is a label taken as certain.
+    """
 
     prompt: Prompt
     chosen: str
     rejected: str
+    weight: float = 1.0
+
+
+@dataclass
+class PointwiseExample:
+    """One KTO example: a response labelled desirable (approved) or undesirable, with no pair.
+
+    An approved or corrected answer is desirable; the learner's rejected original is undesirable.
+    The "kto" objective trains on these and on both halves of every preference pair.
+    """
+
+    prompt: Prompt
+    response: str
+    desirable: bool
+    weight: float = 1.0
 
 
 @dataclass
