@@ -93,7 +93,7 @@ def _frames() -> tuple[list[re.Pattern], list[re.Pattern], list[re.Pattern]]:
     return wholes, long, edges
 
 
-def _canonical(word: str) -> str:
+def canonical(word: str) -> str:
     """A word up to leetspeak, case and inner-letter swaps."""
     word = word.lower().translate(_LEET_BACK)
     return word[0] + "".join(sorted(word[1:-1])) + word[-1] if len(word) > 3 else word
@@ -110,7 +110,7 @@ def _after_head(text: str, head: str) -> tuple[str, bool] | None:
     words = text.split(maxsplit=size)
     if len(words) <= size:
         return None
-    if [_canonical(w) for w in words[:size]] != [_canonical(w) for w in head.split()]:
+    if [canonical(w) for w in words[:size]] != [canonical(w) for w in head.split()]:
         return None
     return words[size], _leet_digits(" ".join(words[:size])) > _leet_digits(head)
 

@@ -42,7 +42,8 @@ class CategoryCentroids:
     def __init__(self, examples: Mapping[str, np.ndarray]) -> None:
         self.names = sorted(name for name, vectors in examples.items() if len(vectors))
         groups = [np.asarray(examples[name], dtype=np.float64) for name in self.names]
-        self.centroids = np.array([g.mean(axis=0) for g in groups]).reshape(len(groups), -1)
+        self.centroids = (np.array([g.mean(axis=0) for g in groups]) if groups
+                          else np.zeros((0, 0)))
         within = [_within(g) for g in groups]
         measured = [w for w in within if w is not None]
         fallback = float(np.median(measured)) if measured else 1.0
