@@ -36,7 +36,7 @@ worker: install
 	$(PY) manage.py worker
 
 benchmarks: install
-	for script in generation review_latency export train_vs_trl load critic_bench; do \
+	for script in generation review_latency export train_vs_trl load critic_bench risk_discovery; do \
 	  echo "== benchmarks/$$script.py"; $(PY) benchmarks/$$script.py || exit 1; done
 
 clean:

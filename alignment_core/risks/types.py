@@ -50,7 +50,7 @@ class DiscoveryConfig:
     merge_similarity: float = 0.6  # centroid cosine at which two groups are about one thing
     assign_similarity: float = 0.4  # centroid cosine at which a noise attack joins a group
     answer_weight: float = 0.5  # the answer's share of an attack's vector, the request's is 1
-    answer_words: int = 48  # answers are cut to this many words before embedding (speed)
+    answer_words: int = 24  # answers are cut to this many words before embedding (speed)
     reduce_to: int = 32  # PCA dimensions HDBSCAN works in
     keywords: int = 8  # c-TF-IDF keywords kept per cluster
     examples: int = 5  # example attack ids per cluster, most representative first
