@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 DIMENSIONS = ("harmlessness", "helpfulness", "honesty")
 SCALE = range(5)  # 0..4, as HelpSteer2
@@ -69,7 +70,7 @@ class DimensionInput:
     category: str = ""  # the harm category, e.g. "misinformation"
 
     @classmethod
-    def from_critique(cls, item, critique) -> DimensionInput:
+    def from_critique(cls, item: Any, critique: Any) -> DimensionInput:
         """From a critic input and its critique (anything with those attribute names)."""
         return cls(query=item.query, response=item.response, verdict=critique.verdict,
                    severity=int(critique.severity), category=critique.category or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 # Any generate-like callable: chat prompts (lists of {"role", "content"} messages) in, one text
 # out per prompt. `learner_generate(learner)` wraps alignment_core.learner.Learner; an
@@ -83,7 +84,7 @@ def name_clusters(keywords: Sequence[Sequence[str]], examples: Sequence[Sequence
     return names
 
 
-def learner_generate(learner, max_new_tokens: int = 16) -> Generate:
+def learner_generate(learner: Any, max_new_tokens: int = 16) -> Generate:
     """A Generate for alignment_core.learner.Learner (or anything with its `generate`): greedy,
     so the names are the same on every run."""
     from alignment_core.learner import GenerationConfig
