@@ -58,7 +58,7 @@ worker: install
 	$(PY) manage.py worker
 
 benchmarks: install
-	for script in generation review_latency export train_vs_trl load critic_bench critic_real oversight_sim; do \
+	for script in generation review_latency export train_vs_trl load critic_bench critic_real oversight_sim risk_discovery; do \
 	  echo "== benchmarks/$$script.py"; $(PY) benchmarks/$$script.py || exit 1; done
 
 clean:

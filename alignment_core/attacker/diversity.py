@@ -14,13 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from alignment_core.attacker.types import Attack
-from alignment_core.embeddings import embedding_model
-
-
-def embed(texts: Sequence[str]):
-    """Unit-length embeddings, one row per text (a float32 numpy array)."""
-    return embedding_model().encode(list(texts), batch_size=32, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
+from alignment_core.embeddings import embed
 
 
 def diversity(texts: Sequence[str], method: str = "embedding") -> float:

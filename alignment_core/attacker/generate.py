@@ -9,7 +9,14 @@ from alignment_core.attacker.canaries import canaries
 from alignment_core.attacker.diversity import deduplicate
 from alignment_core.attacker.seeds import behaviours, categories
 from alignment_core.attacker.strategies import STRATEGIES
-from alignment_core.attacker.types import CANARY_CATEGORY, Attack, AttackConfig, Goal, ScoredAttack
+from alignment_core.attacker.types import (
+    CANARY_CATEGORY,
+    Attack,
+    AttackConfig,
+    Behaviour,
+    Goal,
+    ScoredAttack,
+)
 
 MAX_ATTEMPTS = 4  # rounds of topping up after de-duplication before giving up on the budget
 
@@ -24,14 +31,19 @@ def _interleaved(groups: list[list[Goal]], rng: random.Random):
             yield queue.pop()
 
 
-def _goal_streams(config: AttackConfig, rng: random.Random):
+def _goal_streams(config: AttackConfig, rng: random.Random, extra: Sequence[Behaviour] = ()):
     """Three endless goal streams: harmful behaviours, benign twins, canaries (or None)."""
     wanted = config.categories
-    known = set(categories()) | {CANARY_CATEGORY}
+    known = set(categories()) | {b.category for b in extra} | {CANARY_CATEGORY}
     unknown = sorted(set(wanted or ()) - known)
     if unknown:
         raise ValueError(f"unknown categories {unknown}; known: {sorted(known)}")
+    ids = [b.id for b in behaviours()] + [b.id for b in extra]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"extra behaviours need ids of their own; repeated: {repeated}")
     chosen = behaviours(wanted) if wanted is not None else behaviours()
+    chosen += [b for b in extra if wanted is None or b.category in wanted]
     by_category: dict[str, list] = {}
     for behaviour in chosen:
         by_category.setdefault(behaviour.category, []).append(behaviour)
@@ -67,12 +79,15 @@ def generate_attacks(
     learner=None,
     history: Sequence[ScoredAttack] = (),
     dedup_threshold: float = 0.95,
+    extra_behaviours: Sequence[Behaviour] = (),
 ) -> list[Attack]:
     """Write `config.budget` attacks (benign twins and canaries included), de-duplicated.
 
     The budget is split evenly between the strategies and the goals are spread over categories.
     The result is the same for the same seed, learner and history. Fewer than `budget` attacks
     come back only if de-duplication keeps rejecting what the strategies write.
+    `extra_behaviours` join the seed behaviours (and their categories the known ones): the seeds
+    of risk categories adopted from discovered clusters (alignment_core.risks.adopt_cluster).
     """
     unknown = [name for name in config.strategies if name not in STRATEGIES]
     if unknown or not config.strategies:
@@ -81,7 +96,7 @@ def generate_attacks(
         if STRATEGIES[name].needs_learner and learner is None:
             raise ValueError(f"strategy {name!r} needs a learner")
     rng = random.Random(config.seed)
-    streams = _goal_streams(config, rng)
+    streams = _goal_streams(config, rng, extra_behaviours)
     kept: list[Attack] = []
     for attempt in range(MAX_ATTEMPTS):
         missing = config.budget - len(kept)
