@@ -41,6 +41,7 @@ from annotator.services.training import training_is_cancel_requested, training_l
 logger = logging.getLogger(__name__)
 
 MAX_HISTORY_POINTS = 5000  # loss curve points kept per run (one per optimizer step)
+EARLIER_RUNS = 20  # how far back a run looks for a report of its base version
 
 
 def _examples(run: TrainingRun):
@@ -143,18 +144,22 @@ def held_out_attacks(run: TrainingRun) -> list:
 
 
 def _earlier_report(run: TrainingRun, attacks: list, critic_version: str) -> dict | None:
-    """The held-out report of the run that produced this run's base version, when the same
-    critic judged exactly these attacks: the closed loop's next round then does not measure its
-    base again."""
+    """A held-out report of this run's base version from an earlier run of the project (as its
+    candidate, or as its base), when the same critic judged exactly these attacks there: the
+    closed loop's rounds then measure each learner once."""
     texts = [attack.text for attack in attacks]
-    earlier = (TrainingRun.objects.filter(output_version_id=run.base_version_id)
-               .only("evaluation").first())
-    evaluation = (earlier.evaluation or {}) if earlier is not None else {}
-    report = evaluation.get("candidate")
-    if (not report or evaluation.get("critic_version") != critic_version
-            or [item["text"] for item in report.get("items", [])] != texts):
-        return None
-    return report
+    earlier = (TrainingRun.objects.filter(project_id=run.project_id, pk__lt=run.pk)
+               .exclude(evaluation={}).order_by("-pk").only("evaluation")[:EARLIER_RUNS])
+    for other in earlier:
+        evaluation = other.evaluation or {}
+        if evaluation.get("critic_version") != critic_version:
+            continue
+        for side in ("candidate", "base"):
+            report = evaluation.get(side) or {}
+            if ((report.get("version") or {}).get("id") == run.base_version_id
+                    and [item["text"] for item in report.get("items", [])] == texts):
+                return report
+    return None
 
 
 def _evaluate_stage(run: TrainingRun) -> None:
@@ -175,8 +180,8 @@ def _evaluate_stage(run: TrainingRun) -> None:
     training_log_append(run=run, line=f"Evaluating on {n} held-out attacks")
     if "base" not in evaluation and (earlier := _earlier_report(run, attacks, judge)):
         evaluation["base"] = earlier
-        training_log_append(run=run, line=("base: the report of the run that produced it, on "
-                                           "the same attacks"))
+        training_log_append(run=run, line=("base: the report of an earlier run, same attacks "
+                                           "and critic"))
     sides = (("base", run.base_version, 0), ("candidate", run.output_version, 2 * n))
     for key, learner, offset in sides:
         if key in evaluation:

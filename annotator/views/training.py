@@ -19,6 +19,7 @@ from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.label_sources import audited_noise
 from annotator.selectors.training import (
     evaluation_rows,
+    held_out_rounds,
     learners_for,
     snapshot_campaign_choices,
     snapshot_category_choices,
@@ -250,6 +251,7 @@ def learner_list(request: HttpRequest, slug: str) -> HttpResponse:
         version.run = runs.get(version.pk)
     return render(request, "annotator/learner_list.html", {
         "access": access, "project": access.project, "versions": versions, "active": active,
+        "rounds": held_out_rounds(project=access.project),
     })
 
 
