@@ -10,6 +10,9 @@ answer:
 - the critic's: what auto-accept would have curated from its critique (its suggested revision
   where it judged the answer unsafe or an over-refusal, else the original answer).
 
+Each label carries its weight (the expert's by its source, the critic's as a critic-alone
+label with the critique's confidence), which the candidates use when weight_examples is on.
+
 The job (annotator.services.label_study_runner) trains one candidate per label set and measures
 them; the settings are the training run's declared settings plus the study's own (below), so the
 form, the API and `manage.py label_study` all derive from one declaration.
@@ -26,6 +29,7 @@ from django.db import transaction
 
 from alignment_core.label_study import StudyItem, build_arms
 from alignment_core.training import PreferencePair, TrainConfig
+from alignment_core.training.label_sources import example_weight
 from alignment_core.training.settings import Setting, setting, settings_of
 from annotator.models import (
     DatasetSnapshot,
@@ -66,11 +70,13 @@ StudySettings = dataclasses.make_dataclass(
 
 
 def _critic_pair(prompt, critique) -> PreferencePair:
-    """The critic's label of the item: what auto-accept would have curated."""
+    """The critic's label of the item: what auto-accept would have curated, weighted as a
+    critic-alone label with the critique's confidence (used when weight_examples is on)."""
     original = critique.response.text.strip()
     chosen = final_response_for(verdict=critique.verdict, response_text=critique.response.text,
                                 suggested_revision=critique.suggested_revision).strip()
-    return PreferencePair(prompt=prompt, chosen=chosen, rejected=original)
+    return PreferencePair(prompt=prompt, chosen=chosen, rejected=original,
+                          weight=example_weight("critic", critique.confidence))
 
 
 def study_items(snapshot: DatasetSnapshot) -> list[StudyItem]:
@@ -93,7 +99,8 @@ def study_items(snapshot: DatasetSnapshot) -> list[StudyItem]:
         items.append(StudyItem(
             key=str(item.pk),
             expert=PreferencePair(prompt=prompt, chosen=example.chosen,
-                                  rejected=item.critique.response.text.strip()),
+                                  rejected=item.critique.response.text.strip(),
+                                  weight=example.label_weight),
             critic=_critic_pair(prompt, item.critique),
             expert_minutes=seconds / 60.0))
     return items
