@@ -106,6 +106,11 @@ def test_the_api_chooses_sources_and_reports_them(api, project, admin):
     snapshot = DatasetSnapshot.objects.get(pk=body["id"])
     assert set(snapshot.examples.values_list("review_item_id", flat=True)) == {
         items["expert_consensus"].pk, items["adjudicated"].pk}
+    api.post(url, {"name": "all", "validation_fraction": 0}, format="json")
+    listed = {row["name"]: row["by_source"] for row in api.get(url).json()["results"]}
+    assert listed == {"experts": body["by_source"],
+                      "all": {"expert_consensus": 1, "adjudicated": 1, "single_expert": 1,
+                              "critic": 1}}
 
 
 def test_the_api_rejects_an_unknown_source(api, project, admin):

@@ -20,7 +20,12 @@ from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
 from annotator.declared_fields import serializer_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
-from annotator.selectors.training import learners_for, snapshots_for, training_runs_for
+from annotator.selectors.training import (
+    learners_for,
+    snapshots_for,
+    training_runs_for,
+    with_source_counts,
+)
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
 from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
@@ -82,7 +87,8 @@ class SnapshotListApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         """The project's dataset snapshots, newest first (viewers and up)."""
         access = project_access(request.user, slug)
-        return paginated(self, snapshots_for(project=access.project), SnapshotOutput)
+        return paginated(self, with_source_counts(snapshots_for(project=access.project)),
+                         SnapshotOutput)
 
     @extend_schema(operation_id="snapshots_create", request=SnapshotInput,
                    responses={201: SnapshotOutput, **ERROR_RESPONSES})

@@ -53,7 +53,10 @@ class DatasetSnapshot(models.Model):
                                     split=SnapshotExample.Split.TRAIN).count()
 
     def source_counts(self) -> dict[str, int]:
-        """Curated items per label source (every item has exactly one SFT example)."""
+        """Curated items per label source (every item has exactly one SFT example); read from
+        the annotations of selectors.training.with_source_counts when a list has them."""
+        if all(hasattr(self, f"items_{source}") for source in LABEL_SOURCES):
+            return {source: getattr(self, f"items_{source}") for source in LABEL_SOURCES}
         rows = dict(self.examples.filter(kind=SnapshotExample.Kind.SFT)
                     .values_list("label_source").annotate(n=models.Count("id")))
         return {source: rows.get(source, 0) for source in LABEL_SOURCES}

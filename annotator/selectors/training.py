@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from alignment_core.training.label_sources import LABEL_SOURCES
 from annotator.models import Campaign, DatasetSnapshot, LearnerVersion, Project, TrainingRun
 
 
 def snapshots_for(*, project: Project) -> QuerySet[DatasetSnapshot]:
     return DatasetSnapshot.objects.filter(project=project).select_related("created_by")
+
+
+def with_source_counts(snapshots: QuerySet[DatasetSnapshot]) -> QuerySet[DatasetSnapshot]:
+    """Each snapshot's items per label source in the same query (a list shows them all)."""
+    return snapshots.annotate(**{
+        f"items_{source}": Count("examples", filter=Q(examples__kind="sft",
+                                                      examples__label_source=source))
+        for source in LABEL_SOURCES})
 
 
 def training_runs_for(*, project: Project) -> QuerySet[TrainingRun]:
