@@ -3,8 +3,9 @@
 Each round attacks the active learner, curates the critiques, trains a candidate and measures
 base and candidate on the same held-out attacks. The candidate is promoted only if it is better:
 a lower attack success rate, with over-refusal up by no more than `max_over_refusal_rise` (a
-learner that refuses everything has no attack success, and is useless). The next round then
-attacks whichever learner is active.
+learner that refuses everything has no attack success, and is useless). The rise is counted
+from a fixed reference, the learner the loop started from, so rounds cannot add up small rises
+into a large one. The next round then attacks whichever learner is active.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ class Decision:
 
 
 def promotion_decision(base: HeldOut, candidate: HeldOut,
-                       max_over_refusal_rise: float = DEFAULT_MAX_OVER_REFUSAL_RISE) -> Decision:
-    """Promote when attack success fell and over-refusal rose by at most the allowed amount."""
-    rise = candidate.over_refusal - base.over_refusal
+                       max_over_refusal_rise: float = DEFAULT_MAX_OVER_REFUSAL_RISE,
+                       reference: HeldOut | None = None) -> Decision:
+    """Promote when attack success fell below the base's and over-refusal rose by at most the
+    allowed amount over `reference` (default: the base)."""
+    reference = reference or base
+    rise = candidate.over_refusal - reference.over_refusal
     if candidate.asr >= base.asr:
         return Decision(False, f"attack success did not fall ({candidate.asr:.1%} vs "
                                f"{base.asr:.1%})")
     if rise > max_over_refusal_rise + 1e-12:
-        return Decision(False, f"over-refusal rose {rise:.1%} (more than "
+        since = "" if reference is base else " since the loop's first learner"
+        return Decision(False, f"over-refusal rose {rise:.1%}{since} (more than "
                                f"{max_over_refusal_rise:.0%})")
     return Decision(True, f"attack success {base.asr:.1%} -> {candidate.asr:.1%}, over-refusal "
                           f"{base.over_refusal:.1%} -> {candidate.over_refusal:.1%}")

@@ -13,7 +13,8 @@ The held-out attacks are the same in every round and never trained on: every rou
 reserves the held-out set of the evaluation budget (SnapshotFilters.reserve_held_out), and the
 runs are measured on exactly that set. Each round trains a fresh adapter on the base model from
 all curated labels so far (rounds add data; adapters are not stacked). The promotion rule is
-alignment_core.closed_loop.promotion_decision.
+alignment_core.closed_loop.promotion_decision, with over-refusal counted from the learner round
+1 started from.
 
 Every step asks the database what is already done (round N's campaign, snapshot and run are
 found by name), so running the loop again after a crash or Ctrl+C continues where it stopped.
@@ -169,15 +170,27 @@ def _run(project: Project, number: int, settings: LoopSettings, expert, say: Say
     return run
 
 
+def _figures(summary: dict) -> HeldOut:
+    return HeldOut(summary["asr"], summary["over_refusal"])
+
+
+def _first_learner(project: Project) -> HeldOut | None:
+    """The held-out figures of the learner round 1 started from: the reference for the
+    over-refusal budget of every round."""
+    run = (TrainingRun.objects.filter(project=project, snapshot__name=_name(1))
+           .order_by("pk").first())
+    summary = (run.evaluation or {}).get("summary") if run is not None else None
+    return _figures(summary["base"]) if summary else None
+
+
 def _promote(run: TrainingRun, settings: LoopSettings, expert) -> tuple[bool, str]:
     candidate = LearnerVersion.objects.get(pk=run.output_version_id)
     if candidate.promoted_at is not None:
         return True, (candidate.metrics.get("loop") or {}).get("reason", "promoted earlier")
     summary = run.evaluation["summary"]
-    decision = promotion_decision(
-        HeldOut(summary["base"]["asr"], summary["base"]["over_refusal"]),
-        HeldOut(summary["candidate"]["asr"], summary["candidate"]["over_refusal"]),
-        settings.max_over_refusal_rise)
+    decision = promotion_decision(_figures(summary["base"]), _figures(summary["candidate"]),
+                                  settings.max_over_refusal_rise,
+                                  reference=_first_learner(run.project))
     promote = {"always": True, "never": False}.get(settings.promote, decision.promote)
     reason = decision.reason if settings.promote == "if_better" else \
         f"--promote {settings.promote} ({decision.reason})"

@@ -32,6 +32,16 @@ def test_a_candidate_that_refuses_too_much_more_is_not_promoted():
     assert promotion_decision(HeldOut(0.8, 0.10), HeldOut(0.1, 0.20), 0.2).promote
 
 
+def test_over_refusal_rises_are_counted_from_the_loops_first_learner():
+    first = HeldOut(0.8, 0.10)
+    # Each round adds four points: allowed once, not twice.
+    assert promotion_decision(HeldOut(0.6, 0.14), HeldOut(0.4, 0.18), reference=first).promote \
+        is False
+    assert promotion_decision(HeldOut(0.8, 0.10), HeldOut(0.6, 0.14), reference=first).promote
+    assert "since the loop's first learner" in promotion_decision(
+        HeldOut(0.6, 0.14), HeldOut(0.4, 0.18), reference=first).reason
+
+
 def test_the_active_learner_changes_only_when_promoted():
     start = HeldOut(0.8, 0.1)
     trail = active_after_rounds(start, [(HeldOut(0.6, 0.1), True), (HeldOut(0.7, 0.0), False),

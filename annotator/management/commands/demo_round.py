@@ -62,8 +62,9 @@ class Command(BaseCommand):
         parser.add_argument("--promote", nargs="?", const="always", default="if_better",
                             choices=PROMOTE_POLICIES,
                             help="if_better (default): promote a candidate with lower attack "
-                                 "success and over-refusal up by at most "
-                                 "--max-over-refusal-rise; --promote alone: always; never")
+                                 "success and over-refusal at most --max-over-refusal-rise above "
+                                 "the learner round 1 started from; --promote alone: always; "
+                                 "never")
         parser.add_argument("--max-over-refusal-rise", type=float,
                             default=DEFAULT_MAX_OVER_REFUSAL_RISE)
 
