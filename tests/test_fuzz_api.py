@@ -16,7 +16,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from annotator.models import DatasetSnapshot, Export, ItemState, LearnerVersion, Role, TrainingRun
+from annotator.models import (
+    DatasetSnapshot,
+    Export,
+    ItemState,
+    LabelStudy,
+    LearnerVersion,
+    Role,
+    TrainingRun,
+)
 from annotator.services.tokens import token_create
 from annotator.wsgi import application
 from tests.factories import (
@@ -34,7 +42,7 @@ SLUG = "fuzz"
 # The path segment before "{pk}" names the model, as in the permission matrix.
 SEGMENT_OBJECTS = {"campaigns": "campaign", "training-runs": "run", "snapshots": "snapshot",
                    "learners": "learner", "items": "item", "critiques": "critique",
-                   "exports": "export"}
+                   "exports": "export", "studies": "study"}
 
 
 @pytest.fixture
@@ -50,9 +58,11 @@ def fuzz_world(db) -> dict:
     run = TrainingRun.objects.create(project=project, snapshot=snapshot,
                                      base_version=active_learner(project))
     export = Export.objects.create(project=project, format=Export.Format.CSV)
+    study = LabelStudy.objects.create(project=project, snapshot=snapshot, name="study",
+                                      base_version=active_learner(project))
     objects = {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
                "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk,
-               "export": export.pk}
+               "export": export.pk, "study": study.pk}
     return {"key": token_create(user=admin, name="fuzz").key, "objects": objects}
 
 

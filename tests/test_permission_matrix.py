@@ -24,6 +24,7 @@ from annotator.models import (
     DatasetSnapshot,
     Export,
     ItemState,
+    LabelStudy,
     LearnerVersion,
     ReviewItem,
     Role,
@@ -86,6 +87,11 @@ ACCESS: dict[str, dict[str, str]] = {
     "annotator:learner_list": {"GET": VIEWER},
     "annotator:learner_promote": {"POST": ADMIN},
     "annotator:learner_roll_back": {"POST": ADMIN},
+    "annotator:study_list": {"GET": VIEWER},
+    "annotator:study_new": {"GET": ADMIN, "POST": ADMIN},
+    "annotator:study_detail": {"GET": VIEWER},
+    "annotator:study_cancel": {"POST": ADMIN},
+    "annotator:study_resume": {"POST": ADMIN},
     # data: exports, imports, my API tokens
     "annotator:data_home": {"GET": ADMIN},
     "annotator:export_new": {"POST": ADMIN},
@@ -120,6 +126,10 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:learner_list": {"GET": VIEWER},
     "api:learner_promote": {"POST": ADMIN},
     "api:learner_roll_back": {"POST": ADMIN},
+    "api:study_list": {"GET": VIEWER, "POST": ADMIN},
+    "api:study_status": {"GET": VIEWER},
+    "api:study_cancel": {"POST": ADMIN},
+    "api:study_resume": {"POST": ADMIN},
     "api:export_list": {"GET": ADMIN, "POST": ADMIN},
     "api:export_detail": {"GET": ADMIN},
     "api:export_cancel": {"POST": ADMIN},
@@ -133,7 +143,7 @@ ACCESS: dict[str, dict[str, str]] = {
 SEGMENT_MODELS = {
     "campaigns": "campaign", "training": "run", "training-runs": "run", "snapshots": "snapshot",
     "learners": "learner", "items": "item", "adjudicate": "item", "critiques": "critique",
-    "exports": "export", "tokens": "token",
+    "exports": "export", "tokens": "token", "studies": "study",
 }
 # Objects that belong to a user rather than a project: each user's own one is used.
 OWN_MODELS = {"token"}
@@ -228,8 +238,11 @@ def _objects(project, *, marker: str = "") -> dict:
                                      base_version=active_learner(project), log=marker)
     export = Export.objects.create(project=project, format=Export.Format.CSV,
                                    error=marker)
+    study = LabelStudy.objects.create(project=project, snapshot=snapshot, name=marker,
+                                      base_version=active_learner(project), error=marker)
     return {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
-            "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk, "export": export.pk}
+            "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk, "export": export.pk,
+            "study": study.pk}
 
 
 @pytest.fixture(scope="module")
@@ -272,8 +285,9 @@ def _destroy_world(world: dict) -> None:
 
     Session.objects.all().delete()
     for project in (world["ours"], world["theirs"]):
-        # Training runs and campaigns protect their learner versions: they go first.
+        # Training runs, studies and campaigns protect their learner versions: they go first.
         TrainingRun.objects.filter(project=project).delete()
+        LabelStudy.objects.filter(project=project).delete()
         Campaign.objects.filter(project=project).delete()
         project.delete()
     for user in [*world["users"].values(), world["stranger"]]:

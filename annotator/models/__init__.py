@@ -25,12 +25,14 @@ from annotator.models.reviews import (
     ReviewAssignment,
     ReviewItem,
 )
+from annotator.models.studies import LabelStudy
 from annotator.models.tokens import ApiToken
 from annotator.models.training import TrainingRun
 
 __all__ = [
     "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
     "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
-    "JobStatus", "LearnerVersion", "Membership", "Project", "Response", "Review", "ReviewAction",
-    "ReviewAssignment", "ReviewItem", "Role", "SnapshotExample", "TrainingRun", "Verdict",
+    "JobStatus", "LabelStudy", "LearnerVersion", "Membership", "Project", "Response", "Review",
+    "ReviewAction", "ReviewAssignment", "ReviewItem", "Role", "SnapshotExample", "TrainingRun",
+    "Verdict",
 ]
