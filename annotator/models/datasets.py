@@ -73,6 +73,11 @@ class SnapshotExample(models.Model):
     )
     category = models.CharField(max_length=64, blank=True)
     strategy = models.CharField(max_length=64, blank=True)
+    # The probability that the item's curated verdict is right (Dawid-Skene over the experts'
+    # verdicts, anchored on gold; 1.0 on gold items), frozen with the example and part of the
+    # content hash; None where nobody estimated it (auto-accepted items, no reviews yet).
+    # Training can use it as the example's weight.
+    label_confidence = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -7,6 +7,12 @@ held-out campaigns) that passes the chosen filters into
   response), only where the two differ, since an identical pair teaches DPO nothing; and
 - an SFT example (prompt, final response) for every item.
 
+Each example also records its label confidence: the probability, estimated by the reliability
+job (annotator.services.oversight) from the experts' verdicts and the gold items, that the
+item's curated verdict is right; None where there is no estimate. It is part of the content hash
+and training can use it as the example's weight. A snapshot first refreshes that estimate when
+it is out of date, so the confidences describe the labels it freezes.
+
 Every item goes to the train or the validation split as a whole (its pair and its SFT example
 together, so validation never scores what training saw). The split is a function of the seed and
 the item's content only, and the content hash is SHA-256 over the canonical JSON of the sorted
@@ -34,6 +40,8 @@ from annotator.models import (
     SnapshotExample,
 )
 from annotator.selectors.exports import curated_items as selected_items
+from annotator.selectors.oversight import reliability_stale
+from annotator.services.oversight import reliability_ensure_fresh
 
 
 @dataclass(frozen=True)
@@ -73,13 +81,20 @@ class ExampleData:
     rejected: str
     category: str = ""
     strategy: str = ""
+    label_confidence: float | None = None
     review_item_id: int | None = field(default=None, compare=False)
 
     def canonical(self) -> dict[str, Any]:
-        """The fields that define the example's content (not where it came from)."""
-        return {"kind": self.kind, "split": self.split, "prompt": self.prompt,
-                "prompt_messages": self.prompt_messages, "chosen": self.chosen,
-                "rejected": self.rejected, "category": self.category, "strategy": self.strategy}
+        """The fields that define the example's content (not where it came from). The label
+        confidence enters only when there is one, so snapshots without estimates keep the hash
+        they had before confidences existed."""
+        canonical = {"kind": self.kind, "split": self.split, "prompt": self.prompt,
+                     "prompt_messages": self.prompt_messages, "chosen": self.chosen,
+                     "rejected": self.rejected, "category": self.category,
+                     "strategy": self.strategy}
+        if self.label_confidence is not None:
+            canonical["label_confidence"] = self.label_confidence
+        return canonical
 
 
 @dataclass
@@ -94,6 +109,9 @@ class SnapshotPreview:
     validation_pairs: int
     validation_sft: int
     content_hash: str
+    # The label confidences are older than the latest reviews: creating the snapshot refreshes
+    # them first, so its hash may differ from this preview's.
+    confidences_stale: bool = False
     examples: list[ExampleData] = field(repr=False, default_factory=list)
 
     def counts(self) -> dict[str, Any]:
@@ -114,7 +132,8 @@ def content_hash(examples: list[ExampleData]) -> str:
 
 def _agreement(item: ReviewItem) -> float | None:
     """Share of the item's standing expert decisions that match its final verdict."""
-    decisions = [review for review in item.prefetched_decisions if review.pk not in item.undone_ids]
+    decisions = [review for review in item.prefetched_decisions
+                 if review.pk not in item.undone_ids and not review.gold_probe]
     if not decisions:
         return None
     agreeing = sum(1 for review in decisions if review.final_verdict == item.final_verdict)
@@ -130,7 +149,8 @@ def snapshot_items(*, project: Project, filters: SnapshotFilters) -> list[Review
         .select_related("critique__response__attack")
         .prefetch_related(Prefetch(
             "reviews", to_attr="prefetched_reviews",
-            queryset=Review.objects.only("id", "item_id", "action", "final_verdict", "undoes_id"),
+            queryset=Review.objects.only("id", "item_id", "action", "final_verdict", "undoes_id",
+                                         "gold_probe"),
         ))
         .order_by("id")
     )
@@ -189,7 +209,7 @@ def build_examples(*, items: list[ReviewItem], validation_fraction: float,
         split = SnapshotExample.Split.VALIDATION if rank < n_validation else SnapshotExample.Split.TRAIN
         common = {"split": str(split), "prompt": prompt, "prompt_messages": messages,
                   "category": attack.category, "strategy": attack.strategy,
-                  "review_item_id": item.pk}
+                  "label_confidence": item.label_confidence, "review_item_id": item.pk}
         if chosen != rejected:
             examples.append(ExampleData(kind=str(SnapshotExample.Kind.PAIR), chosen=chosen,
                                         rejected=rejected, **common))
@@ -209,21 +229,32 @@ def snapshot_preview(*, project: Project, filters: SnapshotFilters,
 
     pair, sft = SnapshotExample.Kind.PAIR, SnapshotExample.Kind.SFT
     train, val = SnapshotExample.Split.TRAIN, SnapshotExample.Split.VALIDATION
+    stale = reliability_stale(project=project)
     return SnapshotPreview(
         items=len({e.review_item_id for e in examples}), pairs=count(pair), sft=count(sft),
         train_pairs=count(pair, train), train_sft=count(sft, train),
         validation_pairs=count(pair, val), validation_sft=count(sft, val),
-        content_hash=content_hash(examples), examples=examples,
+        content_hash=content_hash(examples), confidences_stale=stale, examples=examples,
     )
 
 
-@transaction.atomic
 def snapshot_create(*, project: Project, name: str, created_by=None,
                     filters: SnapshotFilters = SnapshotFilters(),
                     validation_fraction: float = 0.1, seed: int = 0) -> DatasetSnapshot:
-    """Freeze the curated labels that pass `filters` into a new snapshot (copies, not links)."""
+    """Freeze the curated labels that pass `filters` into a new snapshot (copies, not links),
+    with their label confidences, re-estimated first when out of date."""
     if not 0 <= validation_fraction < 1:
         raise ValidationError({"validation_fraction": "Use a fraction from 0 up to (not including) 1."})
+    # Outside the snapshot's transaction: on SQLite that transaction holds the database's write
+    # lock, and the estimate (seconds on a large project) needs no lock while it fits.
+    reliability_ensure_fresh(project=project, user=created_by)
+    return _snapshot_write(project=project, name=name, created_by=created_by, filters=filters,
+                           validation_fraction=validation_fraction, seed=seed)
+
+
+@transaction.atomic
+def _snapshot_write(*, project: Project, name: str, created_by, filters: SnapshotFilters,
+                    validation_fraction: float, seed: int) -> DatasetSnapshot:
     preview = snapshot_preview(project=project, filters=filters,
                                validation_fraction=validation_fraction, seed=seed)
     if not preview.examples:
@@ -241,7 +272,8 @@ def snapshot_create(*, project: Project, name: str, created_by=None,
     SnapshotExample.objects.bulk_create([
         SnapshotExample(snapshot=snapshot, kind=e.kind, split=e.split, prompt=e.prompt,
                         prompt_messages=e.prompt_messages, chosen=e.chosen, rejected=e.rejected,
-                        review_item_id=e.review_item_id, category=e.category, strategy=e.strategy)
+                        review_item_id=e.review_item_id, category=e.category, strategy=e.strategy,
+                        label_confidence=e.label_confidence)
         for e in preview.examples
     ], batch_size=500)
     return snapshot
@@ -251,6 +283,7 @@ def snapshot_examples_hash(snapshot: DatasetSnapshot) -> str:
     """Recompute a saved snapshot's hash from its rows (a check that nothing changed it)."""
     return content_hash([
         ExampleData(kind=e.kind, split=e.split, prompt=e.prompt, prompt_messages=e.prompt_messages,
-                    chosen=e.chosen, rejected=e.rejected, category=e.category, strategy=e.strategy)
+                    chosen=e.chosen, rejected=e.rejected, category=e.category, strategy=e.strategy,
+                    label_confidence=e.label_confidence)
         for e in snapshot.examples.all()
     ])
