@@ -72,7 +72,8 @@ _DATETIME = serializers.DateTimeField()
 class CritiqueOutput(serializers.Serializer):
     id = serializers.IntegerField()
     item_id = serializers.IntegerField(source="review_item.id", allow_null=True)
-    item_state = serializers.ChoiceField(choices=ItemState.choices, source="review_item.state")
+    item_state = serializers.ChoiceField(choices=ItemState.choices,
+                                         source="review_item.shown_state")
     query = serializers.CharField(source="response.attack.text")
     response = serializers.CharField(source="response.text")
     critic_name = serializers.CharField()
@@ -100,7 +101,8 @@ def _critique_data(critique: Critique) -> dict:
     return {
         "id": int(critique.id),
         "item_id": None if item is None else int(item.id),
-        "item_state": None if item is None else str(item.state),
+        # As the item is served (a gold probe's looks pending), when it came with one.
+        "item_state": None if item is None else str(item.shown_state),
         "query": str(response.attack.text),
         "response": str(response.text),
         "critic_name": str(critique.critic_name),
