@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import random
 import sys
 import tempfile
@@ -188,6 +189,7 @@ def main() -> None:
                         "(default); core: the same queue in memory")
     args = parser.parse_args()
     started = time.perf_counter()
+    time.process_time()  # CPU time from here: the run is one thread (SQLite runs in-process)
     if args.backend == "django":
         with tempfile.TemporaryDirectory() as tmp:
             _setup_django(Path(tmp) / "oversight.sqlite3")
@@ -294,7 +296,8 @@ def run(args: argparse.Namespace, started: float) -> None:
               f"{_f(c.correct_per_minute_gain, '+.3f')} right verdicts per expert minute")
     print(f"time ({args.backend} backend): setup {set_up:.2f} s, simulation {simulated:.2f} s "
           f"({len(verdicts)} decisions, {1000 * simulated / max(len(verdicts), 1):.1f} ms each), "
-          f"Dawid-Skene fit {fitted:.2f} s (with importing crowd-kit), total {seconds:.2f} s")
+          f"Dawid-Skene fit {fitted:.2f} s (with importing crowd-kit), total {seconds:.2f} s; "
+          f"CPU time {time.process_time():.2f} s (what the total comes to on an idle core)")
     if job:
         print(f"the reliability job on the same database: {job['seconds_job']:.2f} s; its stored "
               f"error rates differ from the fit above by at most {job['job_vs_script_max_diff']}")
@@ -311,7 +314,8 @@ def run(args: argparse.Namespace, started: float) -> None:
         "over_trust_gold": _round(on_gold.assisted.wrong_critic_agreement.rate),
         "critic_value_per_minute_gold": _round(on_gold.correct_per_minute_gain),
         "critic_value_per_minute_truth": _round(on_truth.correct_per_minute_gain),
-        "backend": args.backend, "seconds_setup": round(set_up, 2),
+        "backend": args.backend, "cpu_seconds": round(time.process_time(), 2),
+        "load_average_1m": round(os.getloadavg()[0], 1), "seconds_setup": round(set_up, 2),
         "seconds_simulation": round(simulated, 2), "seconds_fit": round(fitted, 2), **job,
     }))
 

@@ -3,11 +3,15 @@ confidences snapshots record."""
 
 from __future__ import annotations
 
+import json
+
+import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
 from annotator.models import ItemState, JobStatus, ReliabilityRun, ReviewItem, Role
+from annotator.services.exports import export_to_path
 from annotator.services.oversight import (
     project_oversight_update,
     reliability_execute,
@@ -257,3 +261,19 @@ def test_a_snapshot_records_fresh_label_confidences_in_its_hash(project):
     again = snapshot_create(project=project, name="again", validation_fraction=0)
     assert again.content_hash == snapshot.content_hash
     assert ReliabilityRun.objects.filter(project=project).count() == 1
+
+
+def test_snapshot_exports_carry_the_confidence_and_count_no_gold_answer(project, tmp_path):
+    snapshot = snapshot_create(project=project, name="weighted", validation_fraction=0)
+    gold = ReviewItem.objects.get(project=project, is_gold=True)
+    path = tmp_path / "pairs.jsonl"
+    export_to_path(project=project, fmt="sft_chat", path=path, filters={}, snapshot=snapshot)
+    rows = {row["item_id"]: row for row in map(json.loads, path.read_text().splitlines())}
+    assert rows[gold.pk]["label_confidence"] == 1.0
+    # The gold item's reviews are alice's and bob's disagreement; carol's gold answer is not one.
+    assert len(rows[gold.pk]["review_ids"]) == 2 and rows[gold.pk]["agreement"] == 0.5
+    table = tmp_path / "pairs.parquet"
+    export_to_path(project=project, fmt="parquet", path=table, filters={}, snapshot=snapshot)
+    pairs = snapshot.examples.filter(kind="pair").order_by("id")
+    column = pq.read_table(table).column("label_confidence").to_pylist()
+    assert column == [e.label_confidence for e in pairs] and None not in column and column

@@ -256,3 +256,26 @@ def test_a_gold_item_cannot_be_decided_without_being_served(client, project, adm
                            **bearer(expert))
     assert response.status_code == 400 and "no longer waiting" in response.json()["detail"]
     assert frozen(gold) == before and not Review.objects.filter(expert=expert).exists()
+
+
+def test_the_position_counts_standing_decisions_skips_and_gold_answers(project, admin, expert):
+    from annotator.services.review_serving import serving_position
+
+    def standing() -> int:
+        return Review.objects.filter(item__project=project, expert=expert,
+                                     action__in=["approve", "edit", "reject", "label", "skip"],
+                                     undone_by__isnull=True).count()
+
+    gold_item(project, admin)
+    for k in range(3):
+        make_review_item(project, query=f"Regular {k}")
+    project_oversight_update(project=project, gold_share=0.5)
+    steps = [("approve", {}), ("skip", {}), ("undo", {}), ("approve", {}), ("approve", {})]
+    for action, extra in steps:
+        if action == "undo":
+            review_undo(project=project, expert=expert)
+        else:
+            item = review_claim_next(project=project, expert=expert)
+            review_submit(item=item, expert=expert, action=action, **extra)
+        assert serving_position(project=project, expert=expert) == standing()
+    assert standing() == 3

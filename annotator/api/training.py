@@ -65,6 +65,9 @@ class SnapshotPreviewOutput(serializers.Serializer):
     validation_pairs = serializers.IntegerField()
     validation_sft = serializers.IntegerField()
     content_hash = serializers.CharField()
+    confidences_stale = serializers.BooleanField(
+        help_text="The label confidences predate the latest reviews: creating the snapshot "
+        "re-estimates them first, so its content hash will differ from this one.")
 
 
 class SnapshotListApi(APIView):
