@@ -297,7 +297,8 @@ def run(args: argparse.Namespace, started: float) -> None:
     print(f"time ({args.backend} backend): setup {set_up:.2f} s, simulation {simulated:.2f} s "
           f"({len(verdicts)} decisions, {1000 * simulated / max(len(verdicts), 1):.1f} ms each), "
           f"Dawid-Skene fit {fitted:.2f} s (with importing crowd-kit), total {seconds:.2f} s; "
-          f"CPU time {time.process_time():.2f} s (what the total comes to on an idle core)")
+          f"CPU time of the whole process {time.process_time():.2f} s (about what the run takes on "
+          f"an idle core)")
     if job:
         print(f"the reliability job on the same database: {job['seconds_job']:.2f} s; its stored "
               f"error rates differ from the fit above by at most {job['job_vs_script_max_diff']}")
