@@ -213,6 +213,7 @@ def test_the_api_serves_a_blind_item_without_a_critique(client, project, expert)
     body = response.json()
     assert response.status_code == 200
     assert body["blind"] is True and "critique" not in body
+    assert "priority" not in body  # computed from the critic's confidence and severity
     assert (body["id"], body["query"], body["response"]) == (item.pk, item.critique.response
                                                              .attack.text, RESPONSE)
     assert_no_critic(response.content.decode())

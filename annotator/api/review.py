@@ -121,7 +121,9 @@ def _critique_data(critique: Critique) -> dict:
 class ReviewItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=ItemState.choices, source="shown_state")
-    priority = serializers.FloatField()
+    priority = serializers.FloatField(
+        required=False, help_text="Absent when `blind` is true: it is computed from the "
+        "critic's confidence and severity.")
     reviews_required = serializers.IntegerField()
     reviews_done = serializers.IntegerField(source="shown_reviews_done")
     blind = serializers.BooleanField(
@@ -134,16 +136,17 @@ class ReviewItemOutput(serializers.Serializer):
     def to_representation(self, item: ReviewItem) -> dict:
         served_as = item.served_as
         response = item.critique.response
-        data = {
-            "id": int(item.id),
-            "state": str(item.shown_state),
-            "priority": float(item.priority),
+        # In the declared fields' order; a blind item leaves out what comes from the critic.
+        data = {"id": int(item.id), "state": str(item.shown_state)}
+        if not served_as.blind:
+            data["priority"] = float(item.priority)
+        data.update({
             "reviews_required": int(item.reviews_required),
             "reviews_done": int(item.shown_reviews_done),
             "blind": bool(served_as.blind),
             "query": str(response.attack.text),
             "response": str(response.text),
-        }
+        })
         if not served_as.blind:
             data["critique"] = _critique_data(item.critique)
         return data
