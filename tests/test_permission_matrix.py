@@ -26,6 +26,7 @@ from annotator.models import (
     ItemState,
     LabelStudy,
     LearnerVersion,
+    ReliabilityRun,
     ReviewItem,
     Role,
     TrainingRun,
@@ -67,6 +68,11 @@ ACCESS: dict[str, dict[str, str]] = {
     "annotator:adjudication_list": {"GET": ADMIN},
     "annotator:adjudication_detail": {"GET": ADMIN},
     "annotator:adjudication_settle": {"POST": ADMIN},
+    "annotator:adjudication_gold": {"POST": ADMIN},
+    # oversight
+    "annotator:oversight": {"GET": ADMIN},
+    "annotator:oversight_refresh": {"POST": ADMIN},
+    "annotator:oversight_settings": {"POST": ADMIN},
     # campaigns
     "annotator:campaign_list": {"GET": VIEWER},
     "annotator:campaign_launch": {"GET": ADMIN, "POST": ADMIN},
@@ -105,13 +111,17 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:schema": {"GET": PUBLIC},
     "api:docs": {"GET": PUBLIC},
     "api:project_list": {"GET": LOGIN},
-    "api:project_detail": {"GET": VIEWER},
+    "api:project_detail": {"GET": VIEWER, "PATCH": ADMIN},
     "api:review_next": {"GET": EXPERT},
     "api:review_decide": {"POST": EXPERT},
     "api:review_undo": {"POST": EXPERT},
     "api:critique_list": {"GET": VIEWER},
     "api:critique_detail": {"GET": VIEWER},
     "api:review_list": {"GET": VIEWER},
+    "api:review_item_gold": {"POST": ADMIN},
+    "api:oversight": {"GET": ADMIN},
+    "api:oversight_refresh": {"POST": ADMIN},
+    "api:oversight_run_status": {"GET": ADMIN},
     "api:campaign_list": {"GET": VIEWER, "POST": ADMIN},
     "api:campaign_status": {"GET": VIEWER},
     "api:campaign_cancel": {"POST": ADMIN},
@@ -144,6 +154,7 @@ SEGMENT_MODELS = {
     "campaigns": "campaign", "training": "run", "training-runs": "run", "snapshots": "snapshot",
     "learners": "learner", "items": "item", "adjudicate": "item", "critiques": "critique",
     "exports": "export", "tokens": "token", "studies": "study",
+    "runs": "reliability_run",
 }
 # Objects that belong to a user rather than a project: each user's own one is used.
 OWN_MODELS = {"token"}
@@ -240,9 +251,10 @@ def _objects(project, *, marker: str = "") -> dict:
                                    error=marker)
     study = LabelStudy.objects.create(project=project, snapshot=snapshot, name=marker,
                                       base_version=active_learner(project), error=marker)
+    reliability = ReliabilityRun.objects.create(project=project, error=marker)
     return {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
             "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk, "export": export.pk,
-            "study": study.pk}
+            "study": study.pk, "reliability_run": reliability.pk}
 
 
 @pytest.fixture(scope="module")

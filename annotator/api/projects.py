@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 
 from annotator.access import project_access, projects_for
 from annotator.api.common import ERROR_RESPONSES, paginated
-from annotator.models import Membership, Role
+from annotator.models import Membership, Project, Role
 from annotator.selectors.projects import project_overview
+from annotator.services.oversight import OVERSIGHT_SETTINGS, project_oversight_update
 
 
 class ProjectOutput(serializers.Serializer):
@@ -36,8 +37,28 @@ class ProjectDetailOutput(ProjectOutput):
     guidelines = serializers.CharField(help_text="Markdown.")
     auto_accept_threshold = serializers.FloatField(allow_null=True)
     audit_rate = serializers.FloatField()
+    blind_share = serializers.FloatField()
+    gold_share = serializers.FloatField()
     active_learner = serializers.CharField(allow_null=True)
     items = ItemCounts()
+
+
+class ProjectSettingsInput(serializers.ModelSerializer):
+    """The project settings the API changes (every field optional: send what changes)."""
+
+    class Meta:
+        model = Project
+        fields = OVERSIGHT_SETTINGS
+        extra_kwargs = {name: {"required": False} for name in OVERSIGHT_SETTINGS}
+
+    def to_internal_value(self, data):
+        # A misspelt or unsupported setting is refused, not silently ignored.
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({"non_field_errors": [
+                    f"Unknown or read-only setting(s): {', '.join(unknown)}."]})
+        return super().to_internal_value(data)
 
 
 class ProjectListView(APIView):
@@ -68,6 +89,19 @@ class ProjectDetailView(APIView):
                    summary="One project, my role in it and its review counts.")
     def get(self, request: Request, slug: str) -> Response:
         access = project_access(request.user, slug)
+        return self._detail(access)
+
+    @extend_schema(operation_id="projects_partial_update", request=ProjectSettingsInput,
+                   responses={200: ProjectDetailOutput, **ERROR_RESPONSES},
+                   summary="Change the project's settings: blind share and gold share (admins).")
+    def patch(self, request: Request, slug: str) -> Response:
+        access = project_access(request.user, slug, minimum=Role.ADMIN)
+        data = ProjectSettingsInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        project_oversight_update(project=access.project, **data.validated_data)
+        return self._detail(access)
+
+    def _detail(self, access) -> Response:
         project = access.project
         overview = project_overview(project=project)
         project.role = access.role.value

@@ -79,6 +79,9 @@ class SnapshotPreviewOutput(serializers.Serializer):
     content_hash = serializers.CharField()
     by_source = serializers.DictField(child=serializers.IntegerField(),
                                       help_text="Curated items per label source.")
+    confidences_stale = serializers.BooleanField(
+        help_text="The label confidences predate the latest reviews: creating the snapshot "
+        "re-estimates them first, so its content hash will differ from this one.")
 
 
 class SnapshotListApi(APIView):

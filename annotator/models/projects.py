@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -17,6 +19,10 @@ class Role(models.TextChoices):
 
 # Higher means more rights; access checks compare ranks (see annotator/access.py).
 ROLE_RANK = {Role.VIEWER: 0, Role.EXPERT: 1, Role.ADMIN: 2}
+
+
+def new_oversight_seed() -> int:
+    return secrets.randbelow(2**31)
 
 
 class Project(models.Model):
@@ -37,6 +43,19 @@ class Project(models.Model):
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of auto-acceptable items still sent to experts as an audit.",
     )
+    blind_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of items each expert reviews blind: the request and the answer without "
+        "the critic's verdict, explanation and revision (0.2 = one item in five).",
+    )
+    gold_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of each expert's queue that serves gold items unannounced, to score the "
+        "expert (0.05 = one item in twenty; needs items marked gold).",
+    )
+    # Seeds the blind and gold choices (alignment_core.oversight.sampler); random per project so
+    # nobody can work out from the code which of their items are blind or gold.
+    oversight_seed = models.PositiveIntegerField(default=new_oversight_seed, editable=False)
     critic_head = models.JSONField(
         null=True, blank=True, help_text="Learned critic head retrained from expert decisions."
     )
@@ -54,6 +73,14 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=models.Q(audit_rate__gte=0) & models.Q(audit_rate__lte=1),
                 name="project_audit_rate_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(blind_share__gte=0) & models.Q(blind_share__lte=1),
+                name="project_blind_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gold_share__gte=0) & models.Q(gold_share__lte=1),
+                name="project_gold_share_0_1",
             ),
         ]
 

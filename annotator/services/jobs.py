@@ -26,7 +26,15 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from annotator.models import Campaign, Export, Job, JobStatus, LabelStudy, TrainingRun
+from annotator.models import (
+    Campaign,
+    Export,
+    Job,
+    JobStatus,
+    LabelStudy,
+    ReliabilityRun,
+    TrainingRun,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +44,7 @@ JOB_TASKS: dict[type[Job], str] = {
     TrainingRun: "annotator.tasks.training.training_job",
     Export: "annotator.tasks.exports.export_run",
     LabelStudy: "annotator.tasks.studies.label_study_job",
+    ReliabilityRun: "annotator.tasks.oversight.reliability_run",
 }
 JOB_MODELS: tuple[type[Job], ...] = tuple(JOB_TASKS)
 

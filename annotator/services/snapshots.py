@@ -13,6 +13,9 @@ critic alone) and that source's confidence, decided in one place
 training weights examples by both when asked to. A snapshot can also reserve the held-out
 evaluation set of a budget (annotator.services.held_out): items whose attack is one of those
 attacks stay out, so runs on it are measured on all of them.
+The human labels' confidence is the reliability job's estimate (annotator.services.oversight);
+a snapshot first refreshes that estimate when it is out of date, so the confidences describe the
+labels it freezes.
 
 Every item goes to the train or the validation split as a whole (its pair and its SFT example
 together, so validation never scores what training saw). The split is a function of the seed and
@@ -43,7 +46,9 @@ from annotator.models import (
 )
 from annotator.selectors.exports import curated_items as selected_items
 from annotator.selectors.label_sources import label_origin
+from annotator.selectors.oversight import reliability_stale
 from annotator.services.held_out import held_out_texts
+from annotator.services.oversight import reliability_ensure_fresh
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ class SnapshotPreview:
     content_hash: str
     # Curated items per label source (every source, in LABEL_SOURCES order).
     by_source: dict[str, int] = field(default_factory=dict)
+    # The label confidences are older than the latest reviews: creating the snapshot refreshes
+    # them first, so its hash may differ from this preview's.
+    confidences_stale: bool = False
     examples: list[ExampleData] = field(repr=False, default_factory=list)
 
     def counts(self) -> dict[str, Any]:
@@ -151,7 +159,8 @@ def content_hash(examples: list[ExampleData]) -> str:
 
 def _agreement(item: ReviewItem) -> float | None:
     """Share of the item's standing expert decisions that match its final verdict."""
-    decisions = [review for review in item.prefetched_decisions if review.pk not in item.undone_ids]
+    decisions = [review for review in item.prefetched_decisions
+                 if review.pk not in item.undone_ids and not review.gold_probe]
     if not decisions:
         return None
     agreeing = sum(1 for review in decisions if review.final_verdict == item.final_verdict)
@@ -167,7 +176,8 @@ def snapshot_items(*, project: Project, filters: SnapshotFilters) -> list[Review
         .select_related("critique__response__attack")
         .prefetch_related(Prefetch(
             "reviews", to_attr="prefetched_reviews",
-            queryset=Review.objects.only("id", "item_id", "action", "final_verdict", "undoes_id"),
+            queryset=Review.objects.only("id", "item_id", "action", "final_verdict", "undoes_id",
+                                         "gold_probe"),
         ))
         .order_by("id")
     )
@@ -256,21 +266,33 @@ def snapshot_preview(*, project: Project, filters: SnapshotFilters,
     train, val = SnapshotExample.Split.TRAIN, SnapshotExample.Split.VALIDATION
     sources = {e.review_item_id: e.label_source for e in examples}
     by_source = {name: sum(1 for s in sources.values() if s == name) for name in LABEL_SOURCES}
+    stale = reliability_stale(project=project)
     return SnapshotPreview(
         items=len({e.review_item_id for e in examples}), pairs=count(pair), sft=count(sft),
         train_pairs=count(pair, train), train_sft=count(sft, train),
         validation_pairs=count(pair, val), validation_sft=count(sft, val),
-        content_hash=content_hash(examples), by_source=by_source, examples=examples,
+        content_hash=content_hash(examples), by_source=by_source, confidences_stale=stale,
+        examples=examples,
     )
 
 
-@transaction.atomic
 def snapshot_create(*, project: Project, name: str, created_by=None,
                     filters: SnapshotFilters = SnapshotFilters(),
                     validation_fraction: float = 0.1, seed: int = 0) -> DatasetSnapshot:
-    """Freeze the curated labels that pass `filters` into a new snapshot (copies, not links)."""
+    """Freeze the curated labels that pass `filters` into a new snapshot (copies, not links),
+    with their label confidences, re-estimated first when out of date."""
     if not 0 <= validation_fraction < 1:
         raise ValidationError({"validation_fraction": "Use a fraction from 0 up to (not including) 1."})
+    # Outside the snapshot's transaction: on SQLite that transaction holds the database's write
+    # lock, and the estimate (seconds on a large project) needs no lock while it fits.
+    reliability_ensure_fresh(project=project, user=created_by)
+    return _snapshot_write(project=project, name=name, created_by=created_by, filters=filters,
+                           validation_fraction=validation_fraction, seed=seed)
+
+
+@transaction.atomic
+def _snapshot_write(*, project: Project, name: str, created_by, filters: SnapshotFilters,
+                    validation_fraction: float, seed: int) -> DatasetSnapshot:
     preview = snapshot_preview(project=project, filters=filters,
                                validation_fraction=validation_fraction, seed=seed)
     if not preview.examples:
