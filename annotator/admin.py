@@ -12,7 +12,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(models.Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "reviews_per_item", "auto_accept_threshold", "created_at")
+    list_display = ("name", "slug", "reviews_per_item", "target_precision", "audit_rate", "created_at")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
 
@@ -101,3 +101,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
 @admin.register(models.Export)
 class ExportAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "format", "status", "rows", "created_at")
+
+
+@admin.register(models.CriticRetrain)
+class CriticRetrainAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "trigger", "labels", "accuracy", "ece", "created_at")
+    list_filter = ("trigger", "project")

@@ -24,6 +24,27 @@ def project_create(*, name: str, owner=None, slug: str = "", guidelines: str = "
     return project
 
 
+# The settings admins change on the project page and through the API; both derive their fields
+# (bounds, help text) from these model fields.
+PROJECT_SETTINGS = ("target_precision", "audit_rate")
+
+
+@transaction.atomic
+def project_settings_update(*, project: Project, **values: float) -> Project:
+    """Change project settings (PROJECT_SETTINGS only); invalid values change nothing."""
+    unknown = set(values) - set(PROJECT_SETTINGS)
+    if unknown:
+        raise ValueError(f"Unknown project settings {sorted(unknown)}; use {PROJECT_SETTINGS}")
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    for name, value in values.items():
+        setattr(locked, name, value)
+    locked.full_clean(exclude=["critic_head"])
+    locked.save(update_fields=list(values))
+    for name in values:
+        setattr(project, name, getattr(locked, name))
+    return project
+
+
 def learner_base_create(*, project: Project) -> LearnerVersion:
     """The base model as the project's first (active) learner version."""
     version = LearnerVersion(project=project, name="base", base_model=settings.LEARNER_MODEL,

@@ -29,6 +29,7 @@ from django.utils import timezone
 from annotator.models import DECISIONS, REVISED_VERDICTS, UNDOABLE, ItemState, Project, Review
 from annotator.models.campaigns import Verdict
 from annotator.models.reviews import AssignmentState, ReviewAction, ReviewAssignment, ReviewItem
+from annotator.services.critic_learning import critic_learning_note
 
 # An open item that was not decided within this time goes back to the queue.
 ASSIGNMENT_TTL = timedelta(minutes=30)
@@ -295,19 +296,23 @@ def _final_for(*, item: ReviewItem, action: str, final_verdict: str | None,
 
 def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str | None = None,
                   corrected_response: str = "", reason_code: str = "", note: str = "",
-                  seconds_spent: float = 0.0) -> Review:
+                  seconds_spent: float = 0.0, project: Project | None = None) -> Review:
     """Record one expert decision (approve, edit, reject or skip) and update the item.
 
     Raises ValidationError for bad input, a finished item, or a second live decision by the same
-    expert on the same item.
+    expert on the same item. With `project` (the request's, already read by its access check),
+    the item is looked up inside that project only, so a view can pass `ReviewItem(pk=pk)` and
+    turn ReviewItem.DoesNotExist into a 404 without a query of its own; a decision also counts
+    towards the critic's next automatic retrain (services/critic_learning.py).
     """
     if action not in UNDOABLE:
         raise ValidationError({"action": f"Unknown action {action!r}."})
     if final_verdict and final_verdict not in Verdict.values:
         raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
+    scope = {"project": project} if project is not None else {}
     with transaction.atomic():
         item = _locked(ReviewItem.objects.select_related("critique__response")
-                       .filter(pk=item.pk)).get()
+                       .filter(pk=item.pk, **scope)).get()
         if item.state != ItemState.PENDING:
             raise ValidationError("This item is no longer waiting for reviews.")
         # The usual case in one statement: the expert's open assignment is closed. Anything
@@ -335,6 +340,7 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
             ReviewAssignment.objects.create(item=item, expert=expert, state=state)
         if action != ReviewAction.SKIP:
             _recompute_item(item)
+            critic_learning_note(project=project or item.project)
     return review
 
 
@@ -390,4 +396,5 @@ def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_resp
         item.final_severity, item.curated_at = severity, timezone.now()
         item.save(update_fields=["state", "adjudicated", "final_verdict", "final_response",
                                  "final_severity", "curated_at"])
+        critic_learning_note(project=item.project)
     return review
