@@ -63,14 +63,17 @@ def _live_decisions(item: ReviewItem) -> list[Review]:
     )
 
 
-def _recompute_item(item: ReviewItem) -> None:
+def _recompute_item(item: ReviewItem, new: Review | None = None) -> None:
     """Derive the item's state and final label from its live decisions (never from counters).
 
     Called after every decision and undo, inside the caller's transaction, with the item locked.
+    `new` is the decision just recorded: when the item had no live decision before it (its
+    reviews_done, kept by this function under the same lock, is 0), it is the only one, and the
+    query for them is skipped (the usual case with one review per item).
     """
     if item.adjudicated:
         return
-    decisions = _live_decisions(item)
+    decisions = [new] if new is not None and item.reviews_done == 0 else _live_decisions(item)
     item.reviews_done = len(decisions)
     item.final_verdict, item.final_response = "", ""
     item.final_severity, item.curated_at = None, None
@@ -339,7 +342,7 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
         if not closed:  # decided without claiming it first (a stale page, a script)
             ReviewAssignment.objects.create(item=item, expert=expert, state=state)
         if action != ReviewAction.SKIP:
-            _recompute_item(item)
+            _recompute_item(item, new=review)
             critic_learning_note(project=project or item.project)
     return review
 
