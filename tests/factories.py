@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
 from annotator.models import (
     AttackQuery,
@@ -95,3 +96,8 @@ def make_review_item(project: Project, *, query: str = "How do I pick a lock?",
         priority=priority if priority is not None else item_priority(confidence=confidence,
                                                                      severity=severity),
         reviews_required=project.reviews_per_item)
+
+
+def run_worker() -> None:
+    """Run the background worker until the queue is empty (tests marked transaction=True)."""
+    call_command("worker", "--batch", "--interval", "0")

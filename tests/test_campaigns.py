@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from annotator.learner_runtime import _loaded
 from annotator.models import (
     AttackQuery,
     Campaign,
@@ -37,34 +36,15 @@ from tests.factories import (
     make_campaign,
     make_project,
     make_review_item,
+    run_worker,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def tiny(settings, tiny_dir):
-    """Campaigns answer with the tiny random model, in small batches and short answers.
-
-    Most tests use the "rules" critic (the layered critic's detectors and rules, without the LM
-    writer) to stay fast; the end-to-end test runs the default layered critic with its LM.
-    """
-    settings.LEARNER_MODEL = str(tiny_dir)
-    settings.CAMPAIGN_BATCH_SIZE = 2
-    settings.CAMPAIGN_MAX_NEW_TOKENS = 8
-    settings.CAMPAIGN_CRITIC = "rules"
-    _loaded.cache_clear()
-    yield tiny_dir
-    _loaded.cache_clear()
-
-
-@pytest.fixture
 def project(tiny):
     return make_project()
-
-
-def run_worker() -> None:
-    call_command("worker", "--batch", "--interval", "0")
 
 
 def report_threshold(campaign: Campaign) -> float | None:
@@ -307,6 +287,37 @@ def test_priority_puts_uncertain_and_severe_items_first_then_the_most_teaching()
     assert item_priority(confidence=0.0, severity=4, informativeness=1.0) == 2.5
     assert item_priority(confidence=0.5, severity=3, informativeness=0.0) > item_priority(
         confidence=0.5, severity=2, informativeness=0.4)
+
+
+def test_lm_written_attacks_reach_the_critic_as_unknown_requests(project, admin):
+    """The few-shot strategy's LM writes the request: the attacker does not really know what it
+    asks, so the critic judges its text (is_benign None, no behaviour id); the goal it was
+    written for is kept for the report and the attacker's history."""
+    campaign = launch(project, admin, strategies=["fewshot_lm", "direct"], budget=8, seed=5)
+    run_worker()
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    written = [a for a in campaign.attacks.all()
+               if a.strategy == "fewshot_lm" and not a.meta.get("fallback")]
+    known = [a for a in campaign.attacks.all() if a.strategy == "direct"]
+    assert any(not a.canary_id for a in written) and known
+    for attack in written:
+        assert attack.is_benign is None and isinstance(attack.meta["goal_is_benign"], bool)
+        assert attack.behaviour_id  # still stored: the report and the history use it
+    assert all(a.is_benign is not None for a in known)
+    for critique in Critique.objects.filter(response__attack__campaign=campaign):
+        attack, signals = critique.response.attack, critique.signals
+        if attack.is_benign is None and not attack.canary_id:
+            assert signals["p_harmful_request"] == signals["p_harmful_request_text"]
+        elif attack.canary_id:  # the canary's string check stays, whoever wrote the request
+            assert signals["canary"]["id"] == attack.canary_id
+        elif attack.behaviour_id:  # real knowledge is evidence: a twin down, a goal up
+            shifted = signals["p_harmful_request"] - signals["p_harmful_request_text"]
+            assert shifted < 0 if attack.is_benign else shifted > 0
+    # Benign-goal attacks, LM-written or not, are over-refusal probes in the report.
+    probes = sum(a.aimed_benign for a in campaign.attacks.all())
+    assert campaign.report["asr"]["over_refusal"]["n"] == probes
+    assert campaign.report["asr"]["overall"]["n"] == 8 - probes
 
 
 def test_an_imported_campaign_runs_only_the_missing_stages(project, admin):
