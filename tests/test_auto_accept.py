@@ -9,18 +9,9 @@ from scipy.stats import beta
 
 from annotator.models import ItemState, Role
 from annotator.services.review_items import review_items_create
-from tests.factories import bearer, login, login_as, make_review_item
+from tests.factories import bearer, login, login_as, make_review_item, plant_audits
 
 pytestmark = pytest.mark.django_db
-
-
-def plant_audits(project, outcomes: list[tuple[float, bool]]) -> None:
-    """Audited items the experts curated: (critic confidence, was the critic right)."""
-    for k, (confidence, right) in enumerate(outcomes):
-        item = make_review_item(project, query=f"audited {k}", confidence=confidence,
-                                verdict="unsafe", state=ItemState.DONE)
-        item.is_audit, item.final_verdict = True, "unsafe" if right else "safe"
-        item.save()
 
 
 def clopper_pearson_threshold(outcomes, target: float) -> tuple[float | None, float | None]:

@@ -36,6 +36,7 @@ from tests.factories import (
     make_campaign,
     make_project,
     make_review_item,
+    plant_audits,
     run_worker,
 )
 
@@ -179,20 +180,11 @@ def test_a_crashed_campaign_is_recovered_and_resumed_without_duplicates(project,
     assert review_items_create(project=project, critiques=critiques, seed=campaign.seed) == []
 
 
-def plant_audits(project, n: int, *, confidence: float, right: bool = True) -> None:
-    """n audited items the experts curated: the critic right (or wrong) at `confidence`."""
-    for k in range(n):
-        item = make_review_item(project, query=f"audited {confidence} {k}", confidence=confidence,
-                                verdict="unsafe", state=ItemState.DONE)
-        item.is_audit, item.final_verdict = True, "unsafe" if right else "safe"
-        item.save()
-
-
 def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project, admin, settings):
     settings.CAMPAIGN_BATCH_SIZE = 4
     # 80 audits at confidence 0.01, all right: the 95% lower bound 0.05 ** (1/80) = 0.963 meets
     # the 0.95 target, so every critique of at least 0.01 is confident enough.
-    plant_audits(project, 80, confidence=0.01)
+    plant_audits(project, [(0.01, True)] * 80)
     project.audit_rate = 0.3
     project.save()
     planted = set(ReviewItem.objects.values_list("id", flat=True))

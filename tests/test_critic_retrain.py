@@ -6,7 +6,13 @@ from django.urls import reverse
 
 from annotator.models import ItemState, Role
 from annotator.services.critic import critic_head_retrain, critic_training_examples
-from tests.factories import PASSWORD, add_member, make_project, make_review_item
+from tests.factories import (
+    PASSWORD,
+    add_member,
+    make_project,
+    make_review_item,
+    review_real_answers,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -78,47 +84,13 @@ def test_only_admins_may_retrain_and_only_by_post(client):
 LABELLED = 48  # enough for the head's own cross-validated calibrator (MIN_CV = 40)
 
 
-def reviewed_real_answers(project, expert, n: int = LABELLED, judge: bool = False) -> list:
-    """Real answers from the vendored finetune split, judged by the real rules critic, then
-    decided by an expert through the API with the human label (approve when the critic agrees,
-    "the critic is wrong" with the human verdict otherwise). With `judge`, every critique also
-    carries a remote judge's vote that is right 90% of the way, as the judge voter stores it."""
-    from rest_framework.test import APIClient
-
-    from alignment_core.critic import make_critic
-    from alignment_core.critic.data import load_answers
-    from tests.factories import bearer
-
-    rows = [row for row in load_answers("finetune") if row.verdict][:n]
-    critiques = make_critic("rules").critique([row.as_input() for row in rows])
-    api = APIClient()
-    api.credentials(**bearer(expert))
-    for k, (row, critique) in enumerate(zip(rows, critiques)):
-        item = make_review_item(project, query=row.request, response=row.response,
-                                verdict=critique.verdict, confidence=critique.confidence,
-                                severity=critique.severity, category=critique.category)
-        signals = dict(critique.signals)
-        if judge:
-            signals["votes"] = {"judge": {v: (0.9 if v == row.verdict else 0.1 / 3)
-                                          for v in ("safe", "unsafe", "refusal", "over_refusal")}}
-        item.critique.signals = signals
-        item.critique.save(update_fields=["signals"])
-        data = ({"action": "approve"} if critique.verdict == row.verdict else
-                {"action": "reject", "reason_code": "other", "final_verdict": row.verdict,
-                 "corrected_response": "A better answer." if row.verdict in ("unsafe", "over_refusal") else ""})
-        response = api.post(reverse("api:review_decide", args=[project.slug, item.pk]), data,
-                            format="json")
-        assert response.status_code == 201, (k, response.content)
-    return list(zip(rows, critiques))
-
-
 def test_a_retrain_fits_the_calibration_and_records_a_held_out_point():
     from alignment_core.critic import LearnedHead
     from annotator.models import CriticRetrain
 
     project = make_project()
     expert = add_member(project, Role.EXPERT)
-    reviewed_real_answers(project, expert)
+    review_real_answers(project, expert, LABELLED)
     summary = critic_head_retrain(project=project)
     assert summary["trained"] and summary["examples"] == LABELLED
     project.refresh_from_db()
@@ -138,7 +110,7 @@ def test_a_judges_stored_votes_get_a_learned_weight():
 
     project = make_project()
     expert = add_member(project, Role.EXPERT)
-    reviewed_real_answers(project, expert, judge=True)
+    review_real_answers(project, expert, LABELLED, judge=True)
     assert critic_head_retrain(project=project)["trained"]
     project.refresh_from_db()
     head = LearnedHead.from_dict(project.critic_head)
@@ -151,7 +123,7 @@ def test_the_agreement_page_shows_the_reliability_diagram_and_the_ece(client):
 
     project = make_project()
     expert = add_member(project, Role.EXPERT)
-    pairs = reviewed_real_answers(project, expert)
+    pairs = review_real_answers(project, expert, LABELLED)
     critic_head_retrain(project=project)
     viewer = add_member(project, Role.VIEWER)
     client.login(username=viewer.username, password=PASSWORD)
@@ -190,7 +162,7 @@ def test_the_critic_api_gives_calibration_and_the_learning_curve(api):
 
     project = make_project()
     expert = add_member(project, Role.EXPERT)
-    reviewed_real_answers(project, expert, n=24)
+    review_real_answers(project, expert, 24)
     critic_head_retrain(project=project)
     url = reverse("api:critic_detail", args=[project.slug])
     data = api.get(url, **bearer(expert)).json()

@@ -16,8 +16,9 @@ class CriticRetrain(models.Model):
     """
 
     class Trigger(models.TextChoices):
-        AUTO = "auto", "Automatic"
-        MANUAL = "manual", "Retrain button or API"
+        # Lower-case labels: pages show them inside a sentence ("... (automatic)").
+        AUTO = "auto", "automatic"
+        MANUAL = "manual", "retrain button or API"
         COMMAND = "command", "manage.py retrain_critic"
 
     project = models.ForeignKey("annotator.Project", on_delete=models.CASCADE,
