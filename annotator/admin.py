@@ -12,7 +12,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(models.Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "reviews_per_item", "auto_accept_threshold", "created_at")
+    list_display = ("name", "slug", "reviews_per_item", "target_precision", "audit_rate", "created_at")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
 
@@ -109,3 +109,9 @@ class ExportAdmin(admin.ModelAdmin):
 class ReliabilityRunAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "status", "fingerprint", "created_at", "finished_at")
     list_filter = ("status", "project")
+
+
+@admin.register(models.CriticRetrain)
+class CriticRetrainAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "trigger", "labels", "accuracy", "ece", "created_at")
+    list_filter = ("trigger", "project")

@@ -226,6 +226,16 @@ CAMPAIGN_MAX_NEW_TOKENS = envint("CAMPAIGN_MAX_NEW_TOKENS", "96")  # the learner
 # "rules" (the same without the LM writer: much faster, no written explanations).
 CAMPAIGN_CRITIC = os.environ.get("CAMPAIGN_CRITIC", "layered")
 
+# The critic learns from every decision (annotator/services/critic_learning.py): the first
+# decision after a quiet spell schedules a check this many minutes later, and the check retrains
+# the project's critic head when at least CRITIC_RETRAIN_DECISIONS new decisions arrived. So a
+# burst of decisions makes one retrain, and retrains come at most every CRITIC_RETRAIN_MINUTES.
+CRITIC_RETRAIN_DECISIONS = envint("CRITIC_RETRAIN_DECISIONS", "50")
+CRITIC_RETRAIN_MINUTES = envfloat("CRITIC_RETRAIN_MINUTES", "10")
+if CRITIC_RETRAIN_DECISIONS < 1 or CRITIC_RETRAIN_MINUTES < 0:
+    raise ImproperlyConfigured("CRITIC_RETRAIN_DECISIONS must be at least 1 and "
+                               "CRITIC_RETRAIN_MINUTES at least 0")
+
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "db")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TASKS = tasks_from_env(TASKS_BACKEND, REDIS_URL)

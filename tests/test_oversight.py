@@ -13,11 +13,11 @@ from django.urls import reverse
 from annotator.models import ItemState, JobStatus, ReliabilityRun, ReviewItem, Role
 from annotator.services.exports import export_to_path
 from annotator.services.oversight import (
-    project_oversight_update,
     reliability_execute,
     reliability_refresh,
     review_item_gold_set,
 )
+from annotator.services.projects import project_settings_update
 from annotator.services.review import review_adjudicate, review_claim_next, review_submit
 from annotator.services.snapshots import (
     SnapshotFilters,
@@ -53,12 +53,12 @@ def project():
     review_adjudicate(item=split, admin=admin, final_verdict="safe")
     review_item_gold_set(item=split, admin=admin, gold=True)
     carol = add_member(project, Role.EXPERT, username="carol")
-    project_oversight_update(project=project, gold_share=1.0, blind_share=1.0)
+    project_settings_update(project=project, gold_share=1.0, blind_share=1.0)
     served = review_claim_next(project=project, expert=carol)
     assert served.pk == split.pk and served.served_as.gold_probe and served.served_as.blind
     review_submit(item=served, expert=carol, action="label", final_verdict="safe",
                   seconds_spent=40)
-    project_oversight_update(project=project, gold_share=0.0, blind_share=0.0)
+    project_settings_update(project=project, gold_share=0.0, blind_share=0.0)
     return project
 
 

@@ -59,6 +59,7 @@ ACCESS: dict[str, dict[str, str]] = {
     # project pages
     "annotator:project_detail": {"GET": VIEWER},
     "annotator:project_guidelines": {"GET": VIEWER},
+    "annotator:project_settings": {"POST": ADMIN},
     "annotator:critic_retrain": {"POST": ADMIN},
     # review
     "annotator:review_queue": {"GET": EXPERT},
@@ -112,6 +113,8 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:docs": {"GET": PUBLIC},
     "api:project_list": {"GET": LOGIN},
     "api:project_detail": {"GET": VIEWER, "PATCH": ADMIN},
+    "api:critic_detail": {"GET": VIEWER},
+    "api:critic_retrain": {"POST": ADMIN},
     "api:review_next": {"GET": EXPERT},
     "api:review_decide": {"POST": EXPERT},
     "api:review_undo": {"POST": EXPERT},

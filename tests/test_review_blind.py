@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from annotator.models import ItemState, Review, ReviewAssignment, ReviewItem, Role
-from annotator.services.oversight import project_oversight_update
+from annotator.services.projects import project_settings_update
 from annotator.services.review import review_claim_next, review_submit, review_undo
 from tests.factories import add_member, bearer, login, make_project, make_review_item
 
@@ -32,7 +32,7 @@ def _fresh_cache():
 @pytest.fixture
 def project():
     project = make_project("Blind")
-    project_oversight_update(project=project, blind_share=1.0)
+    project_settings_update(project=project, blind_share=1.0)
     return project
 
 
@@ -78,7 +78,7 @@ def test_the_page_shows_a_blind_item_without_any_critic_content(client, project,
 
 
 def test_an_assisted_item_still_shows_the_critic(client, project, expert):
-    project_oversight_update(project=project, blind_share=0.0)
+    project_settings_update(project=project, blind_share=0.0)
     blind_item(project)
     login(client, expert)
     html = client.get(queue_url(project)).content.decode()
@@ -173,7 +173,7 @@ def test_the_mode_is_fixed_when_served(project, expert):
     served = review_claim_next(project=project, expert=expert)
     assert served.served_as.blind
     # A share change mid-session never switches the item the expert has open ...
-    project_oversight_update(project=project, blind_share=0.0)
+    project_settings_update(project=project, blind_share=0.0)
     assert review_claim_next(project=project, expert=expert).served_as.blind
     review_submit(item=item, expert=expert, action="label", final_verdict="safe")
     # ... nor the one an undo reopens.
@@ -195,7 +195,7 @@ def test_overlapping_experts_each_label_independently(project):
 
 
 def test_label_is_refused_on_an_assisted_item(project, expert):
-    project_oversight_update(project=project, blind_share=0.0)
+    project_settings_update(project=project, blind_share=0.0)
     item = blind_item(project)
     review_claim_next(project=project, expert=expert)
     with pytest.raises(Exception, match="Label is for items shown without the critic"):

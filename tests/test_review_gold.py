@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from annotator.models import ItemState, Review, ReviewItem, Role
 from annotator.selectors.review import adjudication_decisions, project_agreement
-from annotator.services.oversight import project_oversight_update, review_item_gold_set
+from annotator.services.oversight import review_item_gold_set
+from annotator.services.projects import project_settings_update
 from annotator.services.review import (
     review_adjudicate,
     review_claim_next,
@@ -128,7 +129,7 @@ def test_the_api_marks_gold(client, project, admin):
 def test_a_gold_probe_looks_like_any_item_on_the_page(client, project, admin, expert):
     gold = gold_item(project, admin, query="Is this lock safe to pick? GOLDEN-QUERY")
     regular = make_review_item(project, query="A regular question")
-    project_oversight_update(project=project, gold_share=1.0)
+    project_settings_update(project=project, gold_share=1.0)
     login(client, expert)
     html = client.get(reverse("annotator:review_queue", args=[project.slug])).content.decode()
     assert f'data-item-id="{gold.pk}"' in html and "GOLDEN-QUERY" in html
@@ -148,7 +149,7 @@ def test_a_gold_probe_looks_like_any_item_in_the_api(client, project, admin, exp
     project.reviews_per_item = 2
     project.save(update_fields=["reviews_per_item"])
     gold = gold_item(project, admin)
-    project_oversight_update(project=project, gold_share=1.0)
+    project_settings_update(project=project, gold_share=1.0)
     headers = bearer(expert)
     served = client.get(reverse("api:review_next", args=[project.slug]), **headers)
     body = served.json()
@@ -174,7 +175,7 @@ def test_gold_answers_never_change_the_gold_item(project, admin, expert):
     golds = [gold_item(project, admin, "safe", query=f"Gold {k}") for k in range(3)]
     before = [frozen(g) for g in golds]
     agreement = project_agreement(project=project)
-    project_oversight_update(project=project, gold_share=1.0)
+    project_settings_update(project=project, gold_share=1.0)
     # Approve (the critic says unsafe, the gold label is safe), reject to over-refusal, skip.
     for action, extra in (("approve", {}),
                           ("reject", {"reason_code": "other", "final_verdict": "over_refusal"}),
@@ -201,7 +202,7 @@ def test_an_expert_never_gets_as_gold_an_item_they_reviewed(project, admin):
                       reason_code="other" if verdict == "safe" else "")
     review_adjudicate(item=ReviewItem.objects.get(pk=item.pk), admin=admin, final_verdict="safe")
     review_item_gold_set(item=item, admin=admin, gold=True)
-    project_oversight_update(project=project, gold_share=1.0)
+    project_settings_update(project=project, gold_share=1.0)
     assert review_claim_next(project=project, expert=alice) is None
     carol = add_member(project, Role.EXPERT)
     assert review_claim_next(project=project, expert=carol).pk == item.pk
@@ -210,7 +211,7 @@ def test_an_expert_never_gets_as_gold_an_item_they_reviewed(project, admin):
 def test_undoing_a_gold_answer_brings_the_probe_back(project, admin, expert):
     gold = gold_item(project, admin, "refusal")
     before = frozen(gold)
-    project_oversight_update(project=project, gold_share=1.0)
+    project_settings_update(project=project, gold_share=1.0)
     served = review_claim_next(project=project, expert=expert)
     review_submit(item=served, expert=expert, action="approve")
     undo = review_undo(project=project, expert=expert)
@@ -227,7 +228,7 @@ def test_undoing_a_gold_answer_brings_the_probe_back(project, admin, expert):
 
 def test_a_gold_probe_can_be_served_blind(client, project, admin, expert):
     gold = gold_item(project, admin, "unsafe")
-    project_oversight_update(project=project, gold_share=1.0, blind_share=1.0)
+    project_settings_update(project=project, gold_share=1.0, blind_share=1.0)
     login(client, expert)
     html = client.get(reverse("annotator:review_queue", args=[project.slug])).content.decode()
     assert "Your verdict" in html and gold.critique.explanation not in html
@@ -241,7 +242,7 @@ def test_a_gold_probe_can_be_served_blind(client, project, admin, expert):
 def test_the_critique_of_an_open_gold_probe_is_hidden_from_its_expert(client, project, admin,
                                                                       expert):
     gold = gold_item(project, admin)
-    project_oversight_update(project=project, gold_share=1.0)
+    project_settings_update(project=project, gold_share=1.0)
     headers = bearer(expert)
     client.get(reverse("api:review_next", args=[project.slug]), **headers)
     listed = client.get(reverse("api:critique_list", args=[project.slug]), **headers).json()
@@ -269,7 +270,7 @@ def test_the_position_counts_standing_decisions_skips_and_gold_answers(project, 
     gold_item(project, admin)
     for k in range(3):
         make_review_item(project, query=f"Regular {k}")
-    project_oversight_update(project=project, gold_share=0.5)
+    project_settings_update(project=project, gold_share=0.5)
     steps = [("approve", {}), ("skip", {}), ("undo", {}), ("approve", {}), ("approve", {})]
     for action, extra in steps:
         if action == "undo":

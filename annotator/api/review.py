@@ -258,15 +258,21 @@ class ReviewDecideView(APIView):
         summary="Approve, edit, reject (the critic is wrong), label (blind) or skip one item.")
     def post(self, request: Request, slug: str, pk: int) -> Response:
         access = project_access(request.user, slug, minimum=Role.EXPERT)
-        item = _scoped_item(access.project, pk)
         data = DecisionInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            _scoped_item(access.project, pk)  # an item of another project is 404, not 400
+            raise serializers.ValidationError(data.errors)
         values = data.validated_data
-        review = review_submit(
-            item=item, expert=request.user, action=values["action"],
-            final_verdict=values["final_verdict"] or None,
-            corrected_response=values["corrected_response"], reason_code=values["reason_code"],
-            note=values["note"], seconds_spent=values["seconds_spent"])
+        try:
+            # The service looks the item up inside the project: no scope query of our own.
+            review = review_submit(
+                item=ReviewItem(pk=pk), project=access.project, expert=request.user,
+                action=values["action"], final_verdict=values["final_verdict"] or None,
+                corrected_response=values["corrected_response"],
+                reason_code=values["reason_code"], note=values["note"],
+                seconds_spent=values["seconds_spent"])
+        except ReviewItem.DoesNotExist:
+            raise Http404("No such item in this project.") from None
         return Response(ReviewOutput(review, context={"just_recorded": True}).data,
                         status=status.HTTP_201_CREATED)
 

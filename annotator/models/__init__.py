@@ -10,6 +10,7 @@ from annotator.models.campaigns import (
     Response,
     Verdict,
 )
+from annotator.models.critic import CriticRetrain
 from annotator.models.datasets import DatasetSnapshot, SnapshotExample
 from annotator.models.exports import Export
 from annotator.models.jobs import Job, JobStatus
@@ -34,7 +35,7 @@ from annotator.models.training import TrainingRun
 
 __all__ = [
     "ASSISTED", "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
-    "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
+    "ApiToken", "AttackQuery", "Campaign", "CriticRetrain", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
     "JobStatus", "LabelStudy", "LearnerVersion", "Membership", "Project", "ReliabilityRun",
     "Response", "Review", "ReviewAction", "ReviewAssignment", "ReviewItem", "Role", "ServedAs",
     "SnapshotExample", "TrainingRun", "Verdict",

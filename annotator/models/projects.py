@@ -34,14 +34,18 @@ class Project(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text="How many experts review each item independently.",
     )
-    auto_accept_threshold = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Critic confidence at or above which items are curated without a human "
-        "(empty: every item goes to experts).",
+    # Auto-accept is earned, not typed in: the threshold is computed from the audited items
+    # (annotator/selectors/critic.py) so that the audited precision above it meets this target
+    # with 95% confidence (one-sided Clopper-Pearson lower bound).
+    target_precision = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.999)],
+        help_text="Auto-accept the critic's verdicts only where audits show, with 95% confidence, "
+        "that at least this share of them is right (0.5 to 0.999).",
     )
     audit_rate = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Share of auto-acceptable items still sent to experts as an audit.",
+        help_text="Share of new items sent to experts as a random audit once a threshold exists "
+        "(until then every item is audited: experts see them all anyway).",
     )
     blind_share = models.FloatField(
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -59,6 +63,11 @@ class Project(models.Model):
     critic_head = models.JSONField(
         null=True, blank=True, help_text="Learned critic head retrained from expert decisions."
     )
+    # The debounce record of automatic retraining (annotator/services/critic_learning.py): when
+    # the scheduled retrain check runs (empty: none scheduled), and the newest Review id the
+    # stored head has learnt from, so "new decisions" is a count of later reviews.
+    critic_retrain_due_at = models.DateTimeField(null=True, blank=True)
+    critic_trained_through = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
@@ -81,6 +90,11 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=models.Q(gold_share__gte=0) & models.Q(gold_share__lte=1),
                 name="project_gold_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(target_precision__gte=0.5)
+                & models.Q(target_precision__lte=0.999),
+                name="project_target_precision_range",
             ),
         ]
 

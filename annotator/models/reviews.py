@@ -52,7 +52,9 @@ class ReviewItem(models.Model):
     state = models.CharField(max_length=16, choices=ItemState.choices, default=ItemState.PENDING)
     reviews_required = models.PositiveSmallIntegerField(default=1)
     reviews_done = models.PositiveSmallIntegerField(default=0)
-    is_audit = models.BooleanField(default=False)  # sampled from auto-acceptable items
+    # A uniform random sample of all items (see review_items_create); its expert verdicts set
+    # the auto-accept threshold.
+    is_audit = models.BooleanField(default=False)
     final_verdict = models.CharField(max_length=16, blank=True)
     final_response = models.TextField(blank=True)
     final_severity = models.PositiveSmallIntegerField(null=True, blank=True)

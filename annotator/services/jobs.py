@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -57,10 +57,21 @@ class JobStateError(ValidationError):
     """The job is not in a state that allows the action (e.g. cancelling a finished export)."""
 
 
-def task_enqueue(path: str, **task_kwargs: Any) -> None:
+def task_enqueue(path: str, *, run_after: datetime | None = None, **task_kwargs: Any) -> None:
     """Enqueue the task at the dotted `path` once the surrounding transaction commits (the one
-    way a service reaches a task module)."""
-    transaction.on_commit(lambda: import_string(path).enqueue(**task_kwargs))
+    way a service reaches a task module).
+
+    `run_after` defers it where the queue can (the database and RQ workers); a backend that
+    cannot defer (the immediate one, for debugging) runs it at once.
+    """
+
+    def enqueue() -> None:
+        task = import_string(path)
+        if run_after is not None and task.get_backend().supports_defer:
+            task = task.using(run_after=run_after)
+        task.enqueue(**task_kwargs)
+
+    transaction.on_commit(enqueue)
 
 
 def job_enqueue(*, job: Job, **task_kwargs: Any) -> None:

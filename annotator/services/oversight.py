@@ -47,27 +47,12 @@ logger = logging.getLogger(__name__)
 
 # The project settings of the oversight loop, declared once as model fields (Project): the
 # Oversight page's form and the project API's PATCH both take exactly these.
-OVERSIGHT_SETTINGS = ("blind_share", "gold_share")
 # Label confidences and posteriors are stored rounded: they enter snapshot hashes, which must
 # not depend on the last bits of a floating-point sum.
 DIGITS = 4
 
 
 # -- settings and gold items ------------------------------------------------------------------
-
-
-def project_oversight_update(*, project: Project, **values: float) -> Project:
-    """Change the blind share and/or the gold share (fractions from 0 to 1). Items an expert
-    has open keep the mode they were served in; the new shares apply to the next ones."""
-    unknown = set(values) - set(OVERSIGHT_SETTINGS)
-    if unknown:
-        raise ValidationError(f"Unknown oversight settings: {', '.join(sorted(unknown))}.")
-    for name, value in values.items():
-        setattr(project, name, value)
-    project.full_clean(exclude=[f.name for f in Project._meta.fields
-                                if f.name not in OVERSIGHT_SETTINGS])
-    project.save(update_fields=list(values))
-    return project
 
 
 def review_item_gold_set(*, item: ReviewItem, admin, gold: bool) -> ReviewItem:

@@ -40,6 +40,7 @@ from annotator.models import (
 )
 from annotator.models.campaigns import Verdict
 from annotator.models.reviews import AssignmentState, ReviewAction, ReviewAssignment, ReviewItem
+from annotator.services.critic_learning import critic_learning_note
 from annotator.services.review_serving import serving_plan
 from annotator.services.review_verdicts import check_action_fits, decision_label, severity_for
 
@@ -64,14 +65,17 @@ def _expert_wrote(decision: Review, item: ReviewItem) -> bool:
             and decision.corrected_response != item.critique.response.text)
 
 
-def _recompute_item(item: ReviewItem) -> None:
+def _recompute_item(item: ReviewItem, new: Review | None = None) -> None:
     """Derive the item's state and final label from its live decisions (never from counters).
 
     Called after every decision and undo, inside the caller's transaction, with the item locked.
+    `new` is the decision just recorded: when the item had no live decision before it (its
+    reviews_done, kept by this function under the same lock, is 0), it is the only one, and the
+    query for them is skipped (the usual case with one review per item).
     """
     if item.adjudicated:
         return
-    decisions = _live_decisions(item)
+    decisions = [new] if new is not None and item.reviews_done == 0 else _live_decisions(item)
     item.reviews_done = len(decisions)
     item.final_verdict, item.final_response = "", ""
     item.final_severity, item.curated_at = None, None
@@ -280,20 +284,25 @@ def _has_room(item: ReviewItem, expert, now: datetime) -> bool:
 
 def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str | None = None,
                   corrected_response: str = "", reason_code: str = "", note: str = "",
-                  seconds_spent: float = 0.0) -> Review:
+                  seconds_spent: float = 0.0, project: Project | None = None) -> Review:
     """Record one expert decision (approve, edit, reject, label or skip) and update the item,
     except on a gold probe, whose answer is only recorded.
 
     Raises ValidationError for bad input, a finished item, an action that does not fit how the
-    item was served, or a second live decision by the same expert on the same item.
+    item was served, or a second live decision by the same expert on the same item. With
+    `project` (the request's, already read by its access check), the item is looked up inside
+    that project only, so a view can pass `ReviewItem(pk=pk)` and turn ReviewItem.DoesNotExist
+    into a 404 without a query of its own; a decision also counts towards the critic's next
+    automatic retrain (services/critic_learning.py).
     """
     if action not in UNDOABLE:
         raise ValidationError({"action": f"Unknown action {action!r}."})
     if final_verdict and final_verdict not in Verdict.values:
         raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
+    scope = {"project": project} if project is not None else {}
     with transaction.atomic():
         item = _locked(ReviewItem.objects.select_related("critique__response")
-                       .filter(pk=item.pk)).get()
+                       .filter(pk=item.pk, **scope)).get()
         state = AssignmentState.SKIPPED if action == ReviewAction.SKIP else AssignmentState.DECIDED
         served_as, closed = _close_assignment(item=item, expert=expert, state=state)
         check_action_fits(action=action, blind=served_as.blind)
@@ -313,7 +322,8 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
         if not closed:  # decided without claiming it first (a stale page, a script)
             ReviewAssignment.objects.create(item=item, expert=expert, state=state)
         if action != ReviewAction.SKIP and not served_as.gold_probe:
-            _recompute_item(item)
+            _recompute_item(item, new=review)
+            critic_learning_note(project=project or item.project)
     return review
 
 
@@ -396,4 +406,5 @@ def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_resp
         item.final_severity, item.curated_at = severity, timezone.now()
         item.save(update_fields=["state", "adjudicated", "final_verdict", "final_response",
                                  "final_severity", "curated_at"])
+        critic_learning_note(project=item.project)
     return review

@@ -20,11 +20,8 @@ from annotator.selectors.oversight import (
     oversight_expert_rows,
     oversight_state,
 )
-from annotator.services.oversight import (
-    OVERSIGHT_SETTINGS,
-    project_oversight_update,
-    reliability_refresh,
-)
+from annotator.services.oversight import reliability_refresh
+from annotator.services.projects import OVERSIGHT_SETTINGS, project_settings_update
 
 
 class OversightSettingsForm(forms.ModelForm):
@@ -81,7 +78,7 @@ def oversight_settings(request: HttpRequest, slug: str) -> HttpResponse:
     form = OversightSettingsForm(request.POST, instance=Project.objects.get(pk=access.project.pk))
     if form.is_valid():
         try:
-            project_oversight_update(project=access.project, **{
+            project_settings_update(project=access.project, **{
                 name: form.cleaned_data[name] for name in OVERSIGHT_SETTINGS})
         except ValidationError as error:
             form.add_error(None, error)

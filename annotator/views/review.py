@@ -20,6 +20,7 @@ from django_htmx.middleware import HtmxDetails
 
 from annotator.access import ProjectAccess, project_access
 from annotator.models import DECISIONS, UNDOABLE, Review, ReviewItem, Role, Verdict
+from annotator.selectors.critic import calibration_chart_data, calibration_report, learning_curve
 from annotator.selectors.review import (
     adjudicated_items,
     adjudication_decisions,
@@ -113,23 +114,22 @@ def review_queue(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.EXPERT)
-    # Only the scope check here (the service re-reads the item inside its transaction); the
-    # full item is loaded again only to show it with an error.
-    item = ReviewItem.objects.filter(project=access.project, pk=pk).only("id", "state").first()
-    if item is None:
-        raise Http404("No such item in this project.")
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        return _render_item(request, access, error=_errors_text(form), status=400,
-                            item=review_item_for_display(project=access.project, pk=pk,
-                                                         expert=request.user))
+        item = review_item_for_display(project=access.project, pk=pk, expert=request.user)
+        if item is None:
+            raise Http404("No such item in this project.")
+        return _render_item(request, access, error=_errors_text(form), status=400, item=item)
     data = form.cleaned_data
     try:
-        review_submit(item=item, expert=request.user, action=data["action"],
-                      final_verdict=data["final_verdict"] or None,
+        # The service looks the item up inside the project (no query of our own for the scope).
+        review_submit(item=ReviewItem(pk=pk), project=access.project, expert=request.user,
+                      action=data["action"], final_verdict=data["final_verdict"] or None,
                       corrected_response=data["corrected_response"],
                       reason_code=data["reason_code"], note=data["note"],
                       seconds_spent=form.seconds_spent())
+    except ReviewItem.DoesNotExist:
+        raise Http404("No such item in this project.") from None
     except ValidationError as error:
         # A field error (empty edit, missing reason) keeps the item on screen to fix it; an error
         # about the item itself (already decided, no longer pending) moves on to the next one.
@@ -164,10 +164,16 @@ def review_undo_last(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def review_stats(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.VIEWER)
-    context = {"access": access, "project": access.project,
-               "agreement": project_agreement(project=access.project),
-               "progress": (review_progress(project=access.project, expert=request.user)
-                            if access.is_expert else None)}
+    project = access.project
+    calibration, curve = calibration_report(project=project), learning_curve(project=project)
+    context = {"access": access, "project": project, "calibration": calibration,
+               "curve": curve, "chart_data": calibration_chart_data(calibration=calibration,
+                                                                     curve=curve)}
+    if request.htmx:  # the calibration card's refresh link
+        return render(request, "annotator/review_stats.html#calibration", context)
+    context.update(agreement=project_agreement(project=project),
+                   progress=(review_progress(project=project, expert=request.user)
+                             if access.is_expert else None))
     return render(request, "annotator/review_stats.html", context)
 
 

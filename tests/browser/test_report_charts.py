@@ -7,10 +7,10 @@ import pytest
 
 from annotator.models import ItemState, ReliabilityRun, Role
 from annotator.services.oversight import (
-    project_oversight_update,
     reliability_execute,
     review_item_gold_set,
 )
+from annotator.services.projects import project_settings_update
 from annotator.services.review import review_adjudicate, review_claim_next, review_submit
 from tests.browser.conftest import login
 from tests.factories import PASSWORD, add_member, make_project, make_review_item
@@ -44,7 +44,7 @@ def test_the_oversight_page_draws_its_charts(page, live_server):
         item = make_review_item(project, query=f"Question {k}", state=ItemState.DISAGREEMENT)
         review_adjudicate(item=item, admin=admin, final_verdict="unsafe")
         review_item_gold_set(item=item, admin=admin, gold=True)
-    project_oversight_update(project=project, gold_share=1.0, blind_share=0.5)
+    project_settings_update(project=project, gold_share=1.0, blind_share=0.5)
     for expert in (add_member(project, Role.EXPERT), add_member(project, Role.EXPERT)):
         while (item := review_claim_next(project=project, expert=expert)) is not None:
             action = "label" if item.served_as.blind else "approve"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotator.models import Review, Role
-from annotator.services.oversight import project_oversight_update
+from annotator.services.projects import project_settings_update
 from tests.browser.conftest import login
 from tests.factories import PASSWORD, add_member, make_project, make_review_item
 
@@ -23,7 +23,7 @@ def current(page, item) -> None:
 
 def test_an_expert_labels_blind_items_with_the_keyboard(page, page_dialogs, live_server):
     project = make_project("Blind keyboard")
-    project_oversight_update(project=project, blind_share=1.0)
+    project_settings_update(project=project, blind_share=1.0)
     expert = add_member(project, Role.EXPERT)
     items = []
     for i in range(5):
