@@ -225,6 +225,10 @@ TASKS = tasks_from_env(TASKS_BACKEND, REDIS_URL)
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
+    # Every `manage.py rqworker`, ours (`manage.py worker`) or one an operator starts: django-
+    # tasks' job class (RQ's own cannot call a Task), and jobs run in the worker process itself,
+    # as the database worker runs them (annotator/queue_backends.py says why).
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "rq.worker.SimpleWorker"}
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes unauthenticated calls 401, not 403.

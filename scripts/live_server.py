@@ -37,6 +37,8 @@ import psycopg
 import requests
 from psycopg import sql
 
+from scripts.live_redis import redis_database
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() \
     else sys.executable
@@ -49,6 +51,8 @@ def app_env(workdir: Path, **extra: str) -> dict[str, str]:
 
     DATABASE_URL is the caller's when it has one (PostgreSQL for the load benchmark), otherwise
     a SQLite file in `workdir`; `deployment_env` then gives the deployment a database of its own.
+    The task queue is the caller's too (TASKS_BACKEND, REDIS_URL; the database worker when
+    unset), so the whole suite can run once more on PostgreSQL with RQ workers.
     """
     env = dict(os.environ)
     env.update({
@@ -62,7 +66,7 @@ def app_env(workdir: Path, **extra: str) -> dict[str, str]:
         "SECURE_HSTS_SECONDS": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
-        "TASKS_BACKEND": "db",
+        "TASKS_BACKEND": os.environ.get("TASKS_BACKEND") or "db",
         # The test runner may have set this for its own in-process server; ours are real.
         "DJANGO_ALLOW_ASYNC_UNSAFE": "false",
     })
@@ -80,9 +84,19 @@ def deployment_env(workdir: Path, *, template_dir: Path,
     PostgreSQL: a new database on the caller's server, cloned from a template database migrated
     once per process, and dropped (connections and all) when the block ends, failed or not;
     deployments sharing one database would see each other's slugs, queued jobs and leftovers.
-    The PostgreSQL role needs CREATEDB.
+    The PostgreSQL role needs CREATEDB. With TASKS_BACKEND=rq the deployment's queue is a Redis
+    database of its own, leased for the block (scripts/live_redis.py) for the same reason.
     """
     env = app_env(workdir, **extra)
+    with ExitStack() as stack:
+        if env["TASKS_BACKEND"] == "rq":
+            env["REDIS_URL"] = stack.enter_context(redis_database(
+                env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"))
+        yield stack.enter_context(_deployment_database(env, template_dir))
+
+
+@contextmanager
+def _deployment_database(env: dict[str, str], template_dir: Path) -> Iterator[dict[str, str]]:
     if not is_postgres(env["DATABASE_URL"]):
         _migrated_sqlite(env, template_dir)
         yield env
@@ -276,6 +290,11 @@ def start_worker(env: dict[str, str], *, log_path: Path, batch: bool = False,
                                 start_new_session=True)
 
 
+def worker_ready_line(env: dict[str, str]) -> str:
+    """What a worker of the deployment's queue logs once it waits for jobs (at LOG_LEVEL=INFO)."""
+    return "Listening on" if env["TASKS_BACKEND"] == "rq" else "Starting worker"
+
+
 def stop(process: subprocess.Popen, timeout: float = 20) -> None:
     """Stop a process we started (and its children) with SIGTERM, then SIGKILL if it hangs."""
     if process.poll() is not None:
@@ -386,6 +405,17 @@ def _enqueue(*, task_path: str, count: int, kwargs: dict) -> dict:
     return {"task_ids": ids}
 
 
+def _task_results(*, ids: list[str]) -> dict:
+    """Each task's status and the workers that ran it, from whichever queue backend is set."""
+    from django_tasks import default_task_backend
+
+    results = {}
+    for task_id in ids:
+        result = default_task_backend.get_result(task_id)
+        results[task_id] = {"status": str(result.status), "worker_ids": list(result.worker_ids)}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -408,6 +438,8 @@ def main() -> None:
     resume = commands.add_parser("resume", help="resume a failed training run or campaign")
     resume.add_argument("kind", choices=["training", "campaign"])
     resume.add_argument("id", type=int)
+    results = commands.add_parser("task-results", help="status and workers of queued tasks")
+    results.add_argument("ids", nargs="+")
     count = commands.add_parser("count-reviews", help="how many decisions a project has")
     count.add_argument("--slug", required=True)
     args = parser.parse_args()
@@ -428,6 +460,8 @@ def main() -> None:
         result = _resume(kind=args.kind, pk=args.id)
     elif args.command == "count-reviews":
         result = _count_reviews(slug=args.slug)
+    elif args.command == "task-results":
+        result = _task_results(ids=args.ids)
     elif args.command == "enqueue":
         result = _enqueue(task_path=args.task, count=args.count, kwargs=json.loads(args.kwargs))
     print(json.dumps(result))

@@ -9,6 +9,9 @@ import pytest
 
 from alignment_core.model_loader import ensure_bundled_cache, load_model, tiny_model_dir
 
+# The services run's preflight and its per-session Redis database (see tests/services.py).
+from tests.services import _rq_empty_queue, _rq_session_database, pytest_sessionstart  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 # The same cache as the app uses, so the 20 s GGUF conversion happens once per machine.
 MODEL_CACHE = Path(os.environ.get("MODEL_CACHE_DIR", REPO / "var" / "models"))
