@@ -7,13 +7,24 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test install migrate worker benchmarks clean
+.PHONY: run test test-services services services-stop install migrate worker benchmarks clean
 
 run: install
 	scripts/run.sh
 
 test: install
 	scripts/test.sh
+
+# The suite's second run, on PostgreSQL with RQ workers (DATABASE_URL, REDIS_URL; see README).
+test-services: install
+	scripts/test_services.sh
+
+# Throwaway PostgreSQL and Redis on 127.0.0.1 for test-services (installed with apt when root).
+services:
+	scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop
 
 install: $(PY_STAMP) $(NODE_STAMP)
 

@@ -86,3 +86,20 @@ def test_cancelling_a_queued_job_cancels_it_at_once():
     campaign = make_campaign(make_project())
     job_request_cancel(job=campaign)
     assert campaign.status == JobStatus.CANCELLED
+
+
+def test_the_health_page_shows_a_check_a_worker_answered(client):
+    import os
+    import socket
+
+    from django.urls import reverse
+
+    from tests.factories import make_user
+
+    client.force_login(make_user(is_staff=True))
+    page = client.post(reverse("annotator:health"))
+    assert "1 task queued, 0 running." in page.content.decode()
+    call_command("worker", "--batch", "--interval", "0")  # runs in this process
+    page = client.get(reverse("annotator:health")).content.decode()
+    assert "0 tasks queued, 0 running." in page
+    assert "SUCCESSFUL" in page and f"{socket.gethostname()} {os.getpid()}" in page
