@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -40,6 +39,7 @@ from .checkpoint import (
 )
 from .config import Cancelled, PreferencePair, SFTExample, StepReport, TrainConfig, TrainResult
 from .data import collate_pairs, collate_sft, encode_pairs, encode_sft
+from .distributed import local_share, step_weight, threads_per_process
 from .losses import ResponseScorer, dpo_loss, sft_loss
 from .reference_cache import ReferenceCache, model_key
 from .scoring import dpo_val_metrics, fill_from_step_one, reference_table, sft_val_loss
@@ -62,20 +62,6 @@ def _order(n: int, seed: int, phase_index: int, epoch: int) -> list[int]:
     """The example order of one epoch: a function of the seed only, so a resumed run sees the same."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + phase_index * 1_009 + epoch)
     return torch.randperm(n, generator=generator).tolist()
-
-
-def _local_indices(
-    order: list[int], step: int, batch_size: int, rank: int, world: int
-) -> list[int]:
-    """This process's share of the examples of one optimizer step."""
-    per_epoch = math.ceil(len(order) / (batch_size * world))
-    start = (step % per_epoch) * batch_size * world
-    global_batch = order[start : start + batch_size * world]
-    local = global_batch[rank::world]
-    # The last batch may be too short to give every process an example; data parallel training
-    # needs every process to take part in each step, so a short one repeats an example.
-    return local or global_batch[:1]
-
 
 
 def import_training_libraries() -> None:
@@ -138,7 +124,7 @@ def train(
     say = log if log is not None and accelerator.is_main_process else (lambda message: None)
     previous_threads = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads_per_process(config.num_threads, world))
     set_seed(config.seed)
     cache = None
 
@@ -239,7 +225,7 @@ def train(
                     self_reference = world == 1 and (phase_index == 0 or config.lora.dropout == 0)
                     first_order = _order(len(encoded_pairs), config.seed, phase_index, 0)
                     step_one = (
-                        _local_indices(first_order, 0, config.batch_size, rank, world)
+                        local_share(first_order, 0, config.batch_size, rank, world)[0]
                         if self_reference
                         else []
                     )
@@ -277,7 +263,7 @@ def train(
             for phase_step in range(first, n_steps):
                 tick = time.perf_counter()
                 epoch = phase_step // per_epoch[phase]
-                indices = _local_indices(
+                indices, counts = local_share(
                     _order(len(data), config.seed, phase_index, epoch),
                     phase_step,
                     config.batch_size,
@@ -290,8 +276,14 @@ def train(
                 )
                 with accelerator.autocast():
                     logps = scorer(batch.to(device))
+                # Each process's part of the mean over the whole global batch (distributed.py).
+                share = step_weight(
+                    accelerator,
+                    (len(batch.targets) if phase == "sft" else len(chunk)) if counts else 0,
+                    device,
+                )
                 if phase == "sft":
-                    loss = sft_loss(logps, len(batch.targets))
+                    loss = sft_loss(logps, len(batch.targets)) * share
                     accuracy = margin = None
                 else:
                     chosen, rejected = logps.float().split(len(chunk))
@@ -304,8 +296,9 @@ def train(
                     loss, chosen_rewards, rejected_rewards = dpo_loss(
                         chosen, rejected, ref[:, 0], ref[:, 1], config.beta
                     )
-                    accuracy = (chosen_rewards > rejected_rewards).float().mean()
-                    margin = (chosen_rewards - rejected_rewards).mean()
+                    loss = loss * share
+                    accuracy = (chosen_rewards > rejected_rewards).float().mean() * share
+                    margin = (chosen_rewards - rejected_rewards).mean() * share
                 accelerator.backward(loss)
                 if config.max_grad_norm:
                     accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
