@@ -405,17 +405,6 @@ def _enqueue(*, task_path: str, count: int, kwargs: dict) -> dict:
     return {"task_ids": ids}
 
 
-def _task_results(*, ids: list[str]) -> dict:
-    """Each task's status and the workers that ran it, from whichever queue backend is set."""
-    from django_tasks import default_task_backend
-
-    results = {}
-    for task_id in ids:
-        result = default_task_backend.get_result(task_id)
-        results[task_id] = {"status": str(result.status), "worker_ids": list(result.worker_ids)}
-    return results
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -438,8 +427,6 @@ def main() -> None:
     resume = commands.add_parser("resume", help="resume a failed training run or campaign")
     resume.add_argument("kind", choices=["training", "campaign"])
     resume.add_argument("id", type=int)
-    results = commands.add_parser("task-results", help="status and workers of queued tasks")
-    results.add_argument("ids", nargs="+")
     count = commands.add_parser("count-reviews", help="how many decisions a project has")
     count.add_argument("--slug", required=True)
     args = parser.parse_args()
@@ -460,8 +447,6 @@ def main() -> None:
         result = _resume(kind=args.kind, pk=args.id)
     elif args.command == "count-reviews":
         result = _count_reviews(slug=args.slug)
-    elif args.command == "task-results":
-        result = _task_results(ids=args.ids)
     elif args.command == "enqueue":
         result = _enqueue(task_path=args.task, count=args.count, kwargs=json.loads(args.kwargs))
     print(json.dumps(result))

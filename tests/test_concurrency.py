@@ -23,6 +23,7 @@ from django_tasks import task
 
 from scripts import live_server
 from scripts.live_server import deployment_env, gunicorn, login_session, query, seed
+from tests import live_jobs
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_two_workers_on_one_queue_run_every_job_exactly_once(deployment, tmp_pat
                    "--count", str(count), "--kwargs", json.dumps({"log": str(log)}))["task_ids"]
 
         def finished() -> bool:
-            results = seed(deployment["env"], "task-results", *ids).values()
+            results = live_jobs.run(deployment["env"], "task-results", *ids).values()
             return all(result["status"] in ("SUCCESSFUL", "FAILED") for result in results)
 
         # Every job has run (cheap to watch), then the queue has recorded every outcome.
@@ -158,7 +159,7 @@ def test_two_workers_on_one_queue_run_every_job_exactly_once(deployment, tmp_pat
     runs = side_query(log, "SELECT n, COUNT(*) FROM runs GROUP BY n")
     assert dict(runs) == dict.fromkeys(range(count), 1)
     # The queue's own record, whichever backend it is (the database's table, or Redis).
-    results = seed(deployment["env"], "task-results", *ids).values()
+    results = live_jobs.run(deployment["env"], "task-results", *ids).values()
     assert [result["status"] for result in results] == ["SUCCESSFUL"] * count
     pids = {pid for (pid,) in side_query(log, "SELECT DISTINCT pid FROM runs")}
     assert pids == {worker.pid for worker in workers}, "both workers must have taken jobs"

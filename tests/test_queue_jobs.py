@@ -21,18 +21,16 @@ import pytest
 import requests
 
 from scripts.live_server import (
-    PYTHON,
-    REPO,
     deployment_env,
     gunicorn,
     json_value,
     login_session,
     query,
-    seed,
     start_worker,
     stop,
     worker_ready_line,
 )
+from tests import live_jobs
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -45,10 +43,7 @@ def deployment(tmp_path, tmp_path_factory, tiny_dir):
                         CAMPAIGN_MAX_NEW_TOKENS="8", CAMPAIGN_CRITIC="rules",
                         LOG_LEVEL="INFO") as env, \
             gunicorn(env, workers=1, threads=4, log_path=tmp_path / "gunicorn.log") as base:
-        done = subprocess.run([PYTHON, "-m", "tests.live_jobs", "jobs"], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-        data = json.loads(done.stdout.strip().splitlines()[-1])
+        data = live_jobs.run(env, "seed", "jobs")
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {data['key']}"
         workers: list[subprocess.Popen] = []
@@ -98,7 +93,7 @@ def wait_for_status(deployment: dict, path: str, statuses: set[str], timeout: fl
 
 def worker_pids(deployment: dict, *task_ids: str) -> list[int]:
     """The pid of the worker that ran (or runs) each task, as the queue itself records it."""
-    results = seed(deployment["env"], "task-results", *task_ids)
+    results = live_jobs.run(deployment["env"], "task-results", *task_ids)
     return [int(results[task_id]["worker_ids"][-1].rpartition(":")[2]) for task_id in task_ids]
 
 
@@ -206,8 +201,9 @@ def test_cancel_resume_and_a_killed_worker_while_the_other_works_on(deployment):
     start_workers(deployment, 1)
     failed = wait_for_status(deployment, path, {"failed"}, timeout=60)
     assert "stopped unexpectedly" in failed["error"]
-    assert seed(deployment["env"], "task-results", running_task)[running_task]["status"] == \
-        "FAILED"  # the queue's own record agrees
+    # The queue's own record agrees.
+    assert live_jobs.run(deployment["env"], "task-results", running_task)[running_task][
+        "status"] == "FAILED"
     adapter = Path(deployment["env"]["DATA_DIR"]) / "adapters" / deployment["slug"] / \
         f"run-{run['id']}"
     assert query(deployment["env"], "SELECT COUNT(*) FROM annotator_learnerversion "
