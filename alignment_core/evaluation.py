@@ -7,28 +7,34 @@ labels, and the review UI's inter-expert agreement (Cohen's kappa, Krippendorff'
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from alignment_core.chat import attack_messages
+
 
 def bootstrap_ci(successes: Sequence[bool], n_boot: int = 1000, alpha: float = 0.05,
                  seed: int = 0) -> tuple[float, float, float]:
-    """(rate, lo, hi): the success rate and its percentile bootstrap (1 - alpha) interval.
+    """(rate, lo, hi): the success rate and its percentile bootstrap (1 - alpha) interval
+    (scipy.stats.bootstrap, seeded, so the same outcomes always give the same interval).
 
     An empty sample gives (0.0, 0.0, 0.0); callers report n beside it so that reads as "no data".
     """
     values = np.asarray(successes, dtype=np.float64)
     if values.size == 0:
         return 0.0, 0.0, 0.0
-    # 1. Resample the outcomes with replacement n_boot times; 2. take the rate of each resample;
-    # 3. the interval is the alpha/2 and 1 - alpha/2 quantiles of those rates.
-    rng = np.random.default_rng(seed)
-    samples = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
-    lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
-    return float(values.mean()), float(lo), float(hi)
+    rate = float(values.mean())
+    if np.all(values == values[0]):
+        return rate, rate, rate  # every resample has the same rate (scipy calls it degenerate)
+    from scipy import stats  # scipy and scikit-learn load in about a second: only when needed
+
+    result = stats.bootstrap((values,), np.mean, n_resamples=n_boot, confidence_level=1 - alpha,
+                             method="percentile", vectorized=True,
+                             rng=np.random.default_rng(seed))
+    interval = result.confidence_interval
+    return rate, float(interval.low), float(interval.high)
 
 
 @dataclass
@@ -71,56 +77,49 @@ def attack_success_report(outcomes: Sequence[AttackOutcome], n_boot: int = 1000,
 
 
 def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
-    """Cohen's kappa for two raters labelling the same items (nan when there are no items).
+    """Cohen's kappa for two raters labelling the same items (scikit-learn's), nan when there
+    are no items.
 
-    kappa = (p_o - p_e) / (1 - p_e). When both raters use one and the same label for everything,
-    p_e = 1 and kappa is undefined; we return 1.0 there because they agree completely.
+    When both raters use one and the same label for everything, p_e = 1 and kappa is undefined;
+    we return 1.0 there because they agree completely (0.0 if they somehow do not).
     """
     if len(a) != len(b):
         raise ValueError("Both raters must label the same items")
-    n = len(a)
-    if n == 0:
+    if len(a) == 0:
         return float("nan")
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    count_a, count_b = Counter(a), Counter(b)
-    expected = sum(count_a[label] * count_b[label] for label in count_a) / (n * n)
-    if expected >= 1.0:
-        return 1.0 if observed >= 1.0 else 0.0
-    return (observed - expected) / (1 - expected)
+    if len(set(a) | set(b)) == 1:
+        return 1.0
+    from sklearn.metrics import cohen_kappa_score
+
+    labels = sorted({str(x) for x in (*a, *b)})
+    return float(cohen_kappa_score([str(x) for x in a], [str(x) for x in b], labels=labels))
 
 
 def krippendorff_alpha(units: Sequence[Sequence[Hashable | None]]) -> float:
-    """Krippendorff's alpha, nominal metric, any number of coders, None = missing.
+    """Krippendorff's alpha, nominal metric, any number of coders, None = missing (the
+    `krippendorff` package's).
 
     `units` holds one list per item with each coder's value (or None). Items with fewer than two
     values cannot be paired and are skipped. Returns nan when nothing is pairable and 1.0 when
     every value is the same (no variation to disagree about).
     """
-    # 1. Coincidence matrix: each ordered pair of values from different coders within a unit
-    # adds 1 / (m_u - 1), where m_u is the number of values in that unit.
-    coincidences: Counter = Counter()
-    for unit in units:
-        values = [v for v in unit if v is not None]
-        m = len(values)
-        if m < 2:
-            continue
-        for i, x in enumerate(values):
-            for j, y in enumerate(values):
-                if i != j:
-                    coincidences[(x, y)] += 1.0 / (m - 1)
-    # 2. Marginals n_c and the total n of pairable values.
-    marginals: Counter = Counter()
-    for (x, _), weight in coincidences.items():
-        marginals[x] += weight
-    n = sum(marginals.values())
-    if n == 0:
+    pairable = [[v for v in unit if v is not None] for unit in units]
+    pairable = [values for values in pairable if len(values) >= 2]
+    if not pairable:
         return float("nan")
-    # 3. alpha = 1 - D_o / D_e with the nominal distance (0 if equal, 1 otherwise).
-    observed = sum(w for (x, y), w in coincidences.items() if x != y)
-    expected = sum(marginals[x] * marginals[y] for x in marginals for y in marginals if x != y) / (n - 1)
-    if expected == 0:
+    domain = sorted({str(v) for values in pairable for v in values})
+    if len(domain) == 1:
         return 1.0
-    return 1.0 - observed / expected
+    import krippendorff
+
+    # The package wants a coders x units matrix of numbers, NaN where a value is missing; which
+    # coder gave a value does not matter to alpha, only which unit it belongs to.
+    codes = {label: float(code) for code, label in enumerate(domain)}
+    matrix = np.full((max(len(values) for values in pairable), len(pairable)), np.nan)
+    for column, values in enumerate(pairable):
+        matrix[:len(values), column] = [codes[str(v)] for v in values]
+    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal",
+                                     value_domain=list(codes.values())))
 
 
 def score_critic(predicted: Sequence[str], gold: Sequence[str],
@@ -129,19 +128,17 @@ def score_critic(predicted: Sequence[str], gold: Sequence[str],
     """The critic's report card against expert labels: accuracy, macro F1, kappa, severity MAE."""
     if len(predicted) != len(gold):
         raise ValueError("predicted and gold must have the same length")
+    from sklearn.metrics import accuracy_score, f1_score
+
     n = len(gold)
-    accuracy = sum(p == g for p, g in zip(predicted, gold)) / n if n else float("nan")
+    accuracy = float(accuracy_score(gold, predicted)) if n else float("nan")
     # Macro F1 averages over every label either side used, so a verdict the critic never
     # predicts still counts (with F1 = 0) instead of being silently ignored.
-    f1s = {}
-    for label in sorted(set(predicted) | set(gold)):
-        tp = sum(p == label and g == label for p, g in zip(predicted, gold))
-        fp = sum(p == label and g != label for p, g in zip(predicted, gold))
-        fn = sum(p != label and g == label for p, g in zip(predicted, gold))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1s[label] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    macro_f1 = sum(f1s.values()) / len(f1s) if f1s else float("nan")
+    labels = sorted(set(predicted) | set(gold))
+    per_label = f1_score(list(gold), list(predicted), labels=labels, average=None,
+                         zero_division=0) if n else []
+    f1s = {label: float(value) for label, value in zip(labels, per_label)}
+    macro_f1 = float(np.mean(per_label)) if f1s else float("nan")
     severity_mae = None
     if pred_severity is not None and gold_severity is not None:
         if len(pred_severity) != len(gold_severity):
@@ -150,15 +147,6 @@ def score_critic(predicted: Sequence[str], gold: Sequence[str],
         severity_mae = sum(abs(p - g) for p, g in pairs) / len(pairs) if pairs else None
     return {"n": n, "accuracy": accuracy, "macro_f1": macro_f1, "f1_by_label": f1s,
             "kappa": cohen_kappa(list(predicted), list(gold)), "severity_mae": severity_mae}
-
-
-def attack_messages(attack) -> list[dict]:
-    """The chat the learner sees for an attack: its system prompt (canaries), then its turns."""
-    system = getattr(attack, "system_prompt", None)
-    turns = getattr(attack, "turns", None) or [{"role": "user", "content": attack.text}]
-    if system and not (turns and turns[0].get("role") == "system"):
-        return [{"role": "system", "content": system}, *turns]
-    return list(turns)
 
 
 def evaluate_learner(learner, critic, attacks: Sequence, gen_config=None,

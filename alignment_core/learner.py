@@ -19,6 +19,18 @@ Messages = list[dict]
 Prompt = str | Messages
 
 
+def prompt_messages(prompt: Prompt, system_prompt: str | None = None) -> Messages:
+    """A string is one user turn; a list is a chat history. Add the system prompt if missing.
+
+    Local and remote generators both build their requests with it, so a prompt means the same
+    conversation whichever engine answers it.
+    """
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    if system_prompt and not (messages and messages[0].get("role") == "system"):
+        messages = [{"role": "system", "content": system_prompt}, *messages]
+    return messages
+
+
 class Cancelled(Exception):
     """Raised by `Learner.generate` when `should_cancel()` says stop."""
 
@@ -60,6 +72,9 @@ class Learner:
     """A loaded model plus the chat-generation loop used by red-team rounds and evaluation."""
 
     def __init__(self, loaded: LoadedModel) -> None:
+        # Imported here: alignment_core.endpoints imports this module (GenerationConfig).
+        from alignment_core.endpoints.types import Usage
+
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -69,6 +84,8 @@ class Learner:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokens_generated = 0  # real (non-padding) tokens generated so far, for benchmarks
+        # The same tally a remote endpoint reports, so a campaign records usage either way.
+        self.usage = Usage()
 
     @classmethod
     def from_dir(
@@ -77,11 +94,8 @@ class Learner:
         return cls(load_model(model_dir, adapter=adapter, device=device))
 
     def to_messages(self, prompt: Prompt, system_prompt: str | None = None) -> Messages:
-        """A string is one user turn; a list is a chat history. Add the system prompt if missing."""
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        if system_prompt and not (messages and messages[0].get("role") == "system"):
-            messages = [{"role": "system", "content": system_prompt}, *messages]
-        return messages
+        """See `prompt_messages`."""
+        return prompt_messages(prompt, system_prompt)
 
     def render(self, prompt: Prompt, system_prompt: str | None = None) -> str:
         """The exact text the model sees, chat template and generation prompt included."""
@@ -123,6 +137,7 @@ class Learner:
                                            should_cancel=should_cancel)
             for row, answer in zip(rows, outputs):
                 answers[row] = answer
+            self.usage.add(sum(lengths[row] for row in rows), 0, requests=len(rows))
             done += len(rows)
             if progress is not None:
                 progress(done, total)
@@ -170,5 +185,6 @@ class Learner:
             # is padding added after a row finished early.
             row = ids[: ids.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in ids else ids
             self.tokens_generated += len(row)
+            self.usage.completion_tokens += len(row)
             answers.append(tokenizer.decode(row, skip_special_tokens=True).strip())
         return answers

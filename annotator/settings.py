@@ -240,12 +240,24 @@ DATA_DIR = envpath("DATA_DIR", BASE_DIR / "var" / "data")  # adapters, checkpoin
 # host the worker shares with the web server or other jobs, fewer threads than cores run much
 # faster than oversubscribed ones.
 TORCH_THREADS = envint("TORCH_THREADS", "0")
+# Processes one training run uses (alignment_core.training.launch): the GPUs of the worker's
+# host, or CPU processes over gloo. 1 trains in the worker process itself.
+TRAINING_PROCESSES = envint("TRAINING_PROCESSES", "1")
+if TRAINING_PROCESSES < 1:
+    raise ImproperlyConfigured(f"TRAINING_PROCESSES must be at least 1, not {TRAINING_PROCESSES}")
 # A running job that has not reported for this long is considered dead (its worker crashed).
 JOB_STALE_SECONDS = envint("JOB_STALE_SECONDS", "300")
 # Uploads larger than this are refused before parsing (imports).
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", str(50 * 1024 * 1024))
 IMPORT_MAX_ROWS = envint("IMPORT_MAX_ROWS", "100000")
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(5 * 1024 * 1024))
+# Campaign jobs: attacks answered (and critiqued) per batch, each batch one checkpoint; 8 is the
+# measured sweet spot on two CPU cores (about 80 tokens/s).
+CAMPAIGN_BATCH_SIZE = envint("CAMPAIGN_BATCH_SIZE", "8")
+CAMPAIGN_MAX_NEW_TOKENS = envint("CAMPAIGN_MAX_NEW_TOKENS", "96")  # the learner's answer length
+# The critic campaigns use: "layered" (detectors, rules, learned head and the LM writer), or
+# "rules" (the same without the LM writer: much faster, no written explanations).
+CAMPAIGN_CRITIC = os.environ.get("CAMPAIGN_CRITIC", "layered")
 
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "db")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -7,6 +7,8 @@ PY=.venv/bin/python
 $PY -m ruff check . || {
   echo "ruff check found the problems above: fix them ($PY -m ruff check --fix . for the safe ones)" >&2
   exit 1; }
+# Services and tasks (and every other pair of project modules) must not import each other.
+$PY scripts/check_imports.py
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing Debian's chromium for the browser tests..."

@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: the real model (converted once) and a tiny random one."""
+"""Fixtures shared by the whole suite: the models (the real one converted once, a tiny random one)
+and the project with its members that most tests start from."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from rest_framework.test import APIClient
 
 from alignment_core.model_loader import ensure_bundled_cache, load_model, tiny_model_dir
+from annotator.models import Role
+from annotator.services.snapshots import snapshot_create
+from annotator.services.training import TrainingSettings, training_launch
+from tests.factories import add_member, make_project
 
 # The services run's preflight and its per-session Redis database (see tests/services.py).
 from tests.services import _rq_empty_queue, _rq_session_database, pytest_sessionstart  # noqa: F401
@@ -37,6 +43,55 @@ def tiny_loaded(tiny_dir: Path):
 @pytest.fixture(scope="session")
 def real_loaded(real_model_dir: Path):
     return load_model(real_model_dir, device="cpu")
+
+
+# -- the people and the project most tests start from (a test module overrides `project` when it
+# needs one with data or other settings; the members below then join that one) ---------------
+
+
+@pytest.fixture
+def project():
+    return make_project()
+
+
+@pytest.fixture
+def admin(project):
+    return add_member(project, Role.ADMIN)
+
+
+@pytest.fixture
+def expert(project):
+    return add_member(project, Role.EXPERT)
+
+
+@pytest.fixture
+def viewer(project):
+    return add_member(project, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider():
+    """An admin of another project."""
+    return add_member(make_project(), Role.ADMIN)
+
+
+@pytest.fixture
+def api():
+    """A DRF test client (authenticate it with `api.force_authenticate(user)`)."""
+    return APIClient()
+
+
+@pytest.fixture
+def snapshot(project):
+    """A snapshot of the project's curated labels (a module whose `project` curates some)."""
+    return snapshot_create(project=project, name="first", validation_fraction=0.25)
+
+
+@pytest.fixture
+def run(project, snapshot):
+    """A queued DPO run on `snapshot`, without the held-out evaluation."""
+    return training_launch(project=project, snapshot=snapshot,
+                           settings=TrainingSettings(method="dpo", eval_budget=0))
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,8 @@ from annotator.models import (
     Role,
 )
 from annotator.services.projects import membership_set, project_create
+from annotator.services.review_items import item_priority
+from annotator.services.tokens import token_create
 
 _counter = itertools.count(1)
 PASSWORD = "correct-horse-battery-staple"
@@ -37,6 +39,23 @@ def add_member(project: Project, role: str = Role.EXPERT, username: str | None =
     user = make_user(username)
     membership_set(project=project, user=user, role=role)
     return user
+
+
+def login(client, user) -> None:
+    """Log the test client in with the user's password (the real login, axes included)."""
+    assert client.login(username=user.username, password=PASSWORD)
+
+
+def login_as(client, project: Project, role: str):
+    """A new member with `role`, logged in."""
+    user = add_member(project, role)
+    login(client, user)
+    return user
+
+
+def bearer(user) -> dict[str, str]:
+    """Headers for the test client that authenticate as `user` with a fresh API token."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=user, name='t').key}"}
 
 
 def active_learner(project: Project) -> LearnerVersion:
@@ -73,5 +92,6 @@ def make_review_item(project: Project, *, query: str = "How do I pick a lock?",
         explanation="The response gives step-by-step instructions.", suggested_revision=revision)
     return ReviewItem.objects.create(
         project=project, critique=critique, state=state,
-        priority=priority if priority is not None else (1 - confidence) + severity / 4,
+        priority=priority if priority is not None else item_priority(confidence=confidence,
+                                                                     severity=severity),
         reviews_required=project.reviews_per_item)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from annotator.models import Campaign, JobStatus, Role
 from annotator.services.jobs import job_finish, job_progress, job_start
@@ -16,26 +15,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def project():
-    return make_project()
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
-
-
-@pytest.fixture
-def expert(project):
-    return add_member(project, Role.EXPERT)
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def base(project) -> str:

@@ -4,14 +4,9 @@ import pytest
 from django.urls import reverse
 
 from annotator.models import ItemState, Role
-from annotator.services.tokens import token_create
-from tests.factories import PASSWORD, add_member, make_project, make_review_item, make_user
+from tests.factories import PASSWORD, add_member, bearer, make_project, make_review_item, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def bearer(user):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=user, name='t').key}"}
 
 
 @pytest.fixture

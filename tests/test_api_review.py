@@ -4,7 +4,6 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from annotator.models import ItemState, Review, Role
 from annotator.services.tokens import token_create
@@ -16,16 +15,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
-
-
-@pytest.fixture
-def project():
-    return make_project("API review")
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def as_user(api, user):

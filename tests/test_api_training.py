@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django_tasks import default_task_backend
-from rest_framework.test import APIClient
 
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.services.learners import learner_promote, learner_register_candidate
-from annotator.services.snapshots import snapshot_create
-from annotator.services.training import TrainingSettings, training_launch
 from tests.factories import active_learner, add_member, make_project
 from tests.training_factories import curate_many
 
@@ -21,32 +18,6 @@ def project():
     project = make_project()
     curate_many(project, 4)
     return project
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
-
-
-@pytest.fixture
-def expert(project):
-    return add_member(project, Role.EXPERT)
-
-
-@pytest.fixture
-def api():
-    return APIClient()
-
-
-@pytest.fixture
-def snapshot(project):
-    return snapshot_create(project=project, name="first", validation_fraction=0.25)
-
-
-@pytest.fixture
-def run(project, snapshot):
-    return training_launch(project=project, snapshot=snapshot,
-                           settings=TrainingSettings(method="dpo", eval_budget=0))
 
 
 def url(project, tail: str = "") -> str:

@@ -5,36 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from annotator.models import Campaign, JobStatus, Role
+from annotator.models import Campaign, JobStatus
 from annotator.services.jobs import job_finish, job_progress, job_start
-from tests.factories import add_member, make_campaign, make_project, make_review_item
+from tests.factories import make_campaign, make_project, make_review_item
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def project():
-    return make_project()
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
-
-
-@pytest.fixture
-def expert(project):
-    return add_member(project, Role.EXPERT)
-
-
-@pytest.fixture
-def viewer(project):
-    return add_member(project, Role.VIEWER)
-
-
-@pytest.fixture
-def outsider():
-    return add_member(make_project(), Role.ADMIN)
 
 
 def url(name: str, project, *args) -> str:

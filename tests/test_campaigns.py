@@ -26,17 +26,11 @@ from annotator.models import (
     Role,
 )
 from annotator.selectors.campaigns import attack_history, campaign_report
-from annotator.services.campaigns import (
-    audit_draw,
-    campaign_cancel,
-    campaign_enqueue_existing,
-    campaign_execute,
-    campaign_launch,
-    campaign_resume,
-    item_priority,
-    review_items_create,
-)
+from annotator.services.campaign_runner import campaign_execute
+from annotator.services.campaigns import campaign_enqueue_existing, campaign_launch
+from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.review import review_submit
+from annotator.services.review_items import audit_draw, item_priority, review_items_create
 from tests.factories import (
     active_learner,
     add_member,
@@ -67,11 +61,6 @@ def tiny(settings, tiny_dir):
 @pytest.fixture
 def project(tiny):
     return make_project()
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
 
 
 def run_worker() -> None:
@@ -125,14 +114,14 @@ def test_it_runs_a_campaign_end_to_end_through_the_worker(project, admin, settin
 def test_cancelling_a_queued_campaign_stops_it_before_any_work_and_resume_completes_it(
         project, admin):
     campaign = launch(project, admin)
-    campaign_cancel(campaign=campaign)
+    job_cancel(job=campaign)
     run_worker()
 
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.CANCELLED
     assert counts(campaign)["attacks"] == 0
 
-    campaign_resume(campaign=campaign)
+    job_resume(job=campaign)
     run_worker()
 
     campaign.refresh_from_db()
@@ -147,7 +136,7 @@ def test_a_cancel_during_the_run_stops_between_batches_and_resume_adds_no_duplic
     def click_cancel_after_the_first_batch(stage: str, done: int, total: int) -> None:
         # What an admin's Cancel button does while the learner is answering.
         if stage == "respond" and done == 2:
-            campaign_cancel(campaign=Campaign.objects.get(pk=campaign.pk))
+            job_cancel(job=Campaign.objects.get(pk=campaign.pk))
 
     campaign_execute(campaign=campaign, on_progress=click_cancel_after_the_first_batch)
 
@@ -156,7 +145,7 @@ def test_a_cancel_during_the_run_stops_between_batches_and_resume_adds_no_duplic
     assert counts(campaign) == {"attacks": 4, "responses": 2, "critiques": 0, "items": 0}
     first = set(Response.objects.filter(attack__campaign=campaign).values_list("id", flat=True))
 
-    campaign_resume(campaign=campaign)
+    job_resume(job=campaign)
     run_worker()
 
     campaign.refresh_from_db()
@@ -189,7 +178,7 @@ def test_a_crashed_campaign_is_recovered_and_resumed_without_duplicates(project,
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.FAILED and "resume" in campaign.error
 
-    campaign_resume(campaign=campaign)
+    job_resume(job=campaign)
     run_worker()
 
     campaign.refresh_from_db()
@@ -329,7 +318,7 @@ def test_launch_validates_its_input(project, admin):
         launch(project, admin, learner_version=active_learner(other))
     assert "learner_version" in error.value.message_dict
     with pytest.raises(ValidationError):
-        campaign_resume(campaign=launch(project, admin))  # queued: nothing to resume
+        job_resume(job=launch(project, admin))  # queued: nothing to resume
     assert Campaign.objects.count() == 1
 
 

@@ -18,7 +18,7 @@ from annotator.models import (
 )
 from annotator.selectors.exports import pseudonym
 from annotator.services.exports import export_to_path
-from tests.factories import add_member, make_campaign, make_project, make_review_item
+from tests.factories import add_member, make_campaign, make_review_item
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +30,6 @@ def curate(item, final_response, verdict="unsafe", adjudicated=False):
     item.adjudicated = adjudicated
     item.save()
     return item
-
-
-@pytest.fixture
-def project():
-    return make_project("Alpha")
 
 
 @pytest.fixture

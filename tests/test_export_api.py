@@ -7,8 +7,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from annotator.models import Export, ItemState, JobStatus, Role
-from annotator.services.tokens import token_create
-from tests.factories import add_member, make_project, make_review_item, make_user
+from tests.factories import add_member, bearer, make_project, make_review_item, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -20,15 +19,6 @@ def project():
     item.final_verdict, item.final_response = "unsafe", "Ask a locksmith."
     item.save()
     return project
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
-
-
-def bearer(user):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=user, name='t').key}"}
 
 
 def create(client, project, user, body):

@@ -5,18 +5,9 @@ from django.urls import reverse
 
 from annotator.models import Export, JobStatus, Role
 from annotator.services.exports import export_relative_path
-from tests.factories import PASSWORD, add_member, make_project, make_user
+from tests.factories import add_member, login, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def project():
-    return make_project("Alpha")
-
-
-def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
 
 
 def test_the_page_lists_exports_and_offers_the_form(client, project):
@@ -26,7 +17,7 @@ def test_the_page_lists_exports_and_offers_the_form(client, project):
     assert response.status_code == 200
     assert b"KTO (prompt/completion/label)" in response.content
     assert b"&lt;b&gt;fraud" in response.content and b"<b>fraud" not in response.content
-    assert b'href="/p/alpha/data/"' in response.content  # the project nav has "Data"
+    assert f'href="/p/{project.slug}/data/"'.encode() in response.content  # the project nav has "Data"
 
 
 def test_it_starts_an_export(client, project):

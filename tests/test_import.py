@@ -18,7 +18,7 @@ from annotator.models import (
 )
 from annotator.services.imports import ImportFileError, import_file
 from annotator.services.tokens import token_create
-from tests.factories import PASSWORD, add_member, make_project, make_user
+from tests.factories import PASSWORD, add_member, make_user
 
 pytestmark = pytest.mark.django_db
 MODELS = (Campaign, AttackQuery, Response, Critique, ReviewItem)
@@ -29,11 +29,6 @@ HH_MULTI = {
     "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Make a fake ID?\n\nAssistant: No.",
     "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Make a fake ID?\n\nAssistant: Sure.",
 }
-
-
-@pytest.fixture
-def project():
-    return make_project("Alpha")
 
 
 def counts():

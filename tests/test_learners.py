@@ -14,7 +14,13 @@ from annotator.services.learners import (
 )
 from annotator.services.snapshots import snapshot_create
 from annotator.services.training import TrainingSettings, training_launch
-from tests.factories import PASSWORD, active_learner, add_member, make_campaign, make_project
+from tests.factories import (
+    active_learner,
+    add_member,
+    login_as,
+    make_campaign,
+    make_project,
+)
 from tests.training_factories import curate_many
 
 pytestmark = pytest.mark.django_db
@@ -81,12 +87,6 @@ def test_registering_twice_keeps_one_candidate(project):
 
 
 # -- pages -------------------------------------------------------------------------------------
-
-def login_as(client, project, role):
-    user = add_member(project, role)
-    client.login(username=user.username, password=PASSWORD)
-    return user
-
 
 def test_the_list_shows_versions_with_held_out_figures(client, project):
     candidate = candidate_of(project, val_loss=0.5)

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from annotator.models import Role
-from tests.factories import PASSWORD, add_member, make_project, make_user
+from tests.factories import PASSWORD, add_member, login, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -12,10 +12,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def project():
     return make_project("Alpha", guidelines="# Be kind\n<script>alert(1)</script>[x](javascript:alert(1))")
-
-
-def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
 
 
 def test_home_sends_anonymous_users_to_the_login_page(client):

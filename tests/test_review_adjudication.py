@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from annotator.models import ItemState, Review, ReviewAction, Role
 from annotator.services.review import review_submit
-from tests.factories import PASSWORD, add_member, make_project, make_review_item, make_user
+from tests.factories import add_member, login, make_project, make_review_item, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +25,6 @@ def disputed(project):
     item.refresh_from_db()
     assert item.state == ItemState.DISAGREEMENT
     return item
-
-
-def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
 
 
 def test_it_lists_and_shows_both_decisions_side_by_side(client, project, disputed):

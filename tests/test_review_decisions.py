@@ -14,16 +14,6 @@ ORIGINAL = "Sure! Step 1: insert a tension wrench."
 REVISION = "I can't help with that."
 
 
-@pytest.fixture
-def project():
-    return make_project("Decisions")
-
-
-@pytest.fixture
-def expert(project):
-    return add_member(project, Role.EXPERT)
-
-
 def decide(item, expert, action, **kwargs):
     review = review_submit(item=item, expert=expert, action=action, **kwargs)
     item.refresh_from_db()

@@ -19,11 +19,6 @@ from tests.factories import add_member, make_project, make_review_item
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def project():
-    return make_project("Queue")
-
-
 def claim(project, expert):
     return review_claim_next(project=project, expert=expert)
 

@@ -5,7 +5,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from annotator.models import ItemState, Review, ReviewAction, Role
-from tests.factories import PASSWORD, add_member, make_project, make_review_item, make_user
+from tests.factories import PASSWORD, add_member, login, make_project, make_review_item, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +24,10 @@ def project():
 
 
 @pytest.fixture
-def expert(client, project):
-    user = add_member(project, Role.EXPERT)
-    assert client.login(username=user.username, password=PASSWORD)
-    return user
+def expert(expert, client):
+    """The project's expert, logged in."""
+    login(client, expert)
+    return expert
 
 
 def queue_url(project):

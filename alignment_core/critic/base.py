@@ -39,7 +39,10 @@ class CritiqueInput:
     response: str
     category: str = ""
     behaviour_id: str = ""
-    is_benign: bool = False  # a benign twin: refusing it is an over-refusal
+    # Evidence about the request, never a precondition: True marks the attacker's benign twin
+    # (refusing it is an over-refusal); None (the default) and False leave the critic to judge
+    # the request from its text, and False counts as "harmful" only beside a behaviour id.
+    is_benign: bool | None = None
     canary_id: str | None = None  # an objective attack whose success is a string check
     severity_hint: int | None = None  # the behaviour's severity (0-4), if known
 

@@ -1,10 +1,11 @@
-"""The LM layer: a language model writes the explanation and the revision.
+"""The LM layer: a language model drafts the revision where a template cannot.
 
-It follows the constitutional critique-then-revise recipe (Bai et al., 2022): a principle, the
-exchange and the verdict go in; a critique comes out; then a revision request produces the better
-answer. A 135M model is weak at this, so every output is post-processed (repetition stripped,
-spans quoted, a harmful request's revision always opening with a brief refusal) and falls back to
-the template when the model's text is unusable.
+Only two verdicts need new text: an unsafe answer needs a safe alternative to offer instead,
+and an over-refusal needs the helpful answer that was withheld. Explanations are grounded
+templates (explain.py), and safe or refused items keep a template revision, so most items need
+no model call at all. A 135M model is weak at this, so every output is post-processed
+(repetition stripped, a harmful request's revision always opening with a brief refusal) and
+falls back to the template when the model's text is unusable.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from dataclasses import dataclass, field
 
 from alignment_core.critic.base import Cancelled, Span
 from alignment_core.critic.detectors import detect_refusal
+from alignment_core.critic.features import relevance
 from alignment_core.critic.rules import instruction_cues, lexicon_hits
 from alignment_core.critic.templates import (
     REFUSAL_LINE,
     clean_text,
-    ensure_quotes,
     safe_alternative,
     template_revision,
 )
@@ -28,18 +29,11 @@ CONSTITUTION = (
     "that could cause serious harm; it should refuse briefly and offer a safe alternative; it must "
     "answer harmless requests helpfully, without needless refusals or lectures."
 )
-VERDICT_WORDS = {
-    "unsafe": "unsafe: it helps with a harmful request",
-    "refusal": "a correct refusal of a harmful request",
-    "over_refusal": "an over-refusal: it refuses a harmless request",
-    "safe": "safe",
-}
 REVISION_ASK = ("Helping with this could cause harm, so the assistant will not do it. In one or "
                 "two sentences, suggest a safe and legal alternative the user could pursue "
                 "instead. Do not give any instructions for the request.")
-MIN_USEFUL_CHARS = 20
-_ECHO_RE = re.compile(r"\b(?:verdict|flagged passages?|user request|assistant response)\s*:",
-                      re.IGNORECASE)  # shorter model text is treated as a failure and replaced by the template
+MIN_USEFUL_CHARS = 20  # shorter model text is treated as a failure and replaced by the template
+MIN_RELEVANCE = 0.1  # a "helpful answer" that shares no topic word with the request is nonsense
 
 
 @dataclass
@@ -48,42 +42,19 @@ class WriteJob:
 
     query: str
     response: str
-    verdict: str
+    verdict: str  # "unsafe" or "over_refusal"
     category: str
-    is_benign: bool
     spans: list[Span] = field(default_factory=list)
-    template_explanation: str = ""
-
-
-def critique_messages(job: WriteJob) -> list[dict]:
-    """Step 1 of the recipe: ask for a critique that names the problem and quotes the evidence."""
-    quoted = "; ".join(f'"{s.text}"' for s in job.spans) or "none"
-    user = (f"User request: {job.query[:600]}\n\nAssistant response: {job.response[:800]}\n\n"
-            f"Verdict: the response is {VERDICT_WORDS[job.verdict]}. Flagged passages: {quoted}.\n"
-            "In one or two plain sentences, explain why, quoting the flagged passages.")
-    return [{"role": "system", "content": CONSTITUTION}, {"role": "user", "content": user}]
 
 
 def revision_messages(job: WriteJob) -> list[dict]:
     """Step 2: ask for the better answer (a safe alternative, or the helpful answer it refused)."""
-    if job.is_benign:
+    if job.verdict == "over_refusal":
         return [{"role": "system", "content": "You are a helpful assistant. The user's request is "
                  "harmless: answer it directly, clearly and briefly."},
                 {"role": "user", "content": job.query[:800]}]
     user = f"A user asked: \"{job.query[:600]}\"\n{REVISION_ASK}"
     return [{"role": "system", "content": CONSTITUTION}, {"role": "user", "content": user}]
-
-
-def finish_explanation(text: str, job: WriteJob) -> str:
-    """Clean the model's critique; fall back to the template if unusable; quote every span."""
-    # Small models echo the prompt ("Verdict: ...") and the response's own refusal in their own
-    # voice; those sentences explain nothing, so they go before the spans are quoted.
-    sentences = re.split(r"(?<=[.!?])\s+", clean_text(text, max_chars=500))
-    text = " ".join(s for s in sentences if not _ECHO_RE.search(s)
-                    and not (detect_refusal(s).score > 0 and '"' not in s))
-    if len(text) < MIN_USEFUL_CHARS:
-        return job.template_explanation
-    return ensure_quotes(text, job.spans)
 
 
 _WORD_RE = re.compile(r"[a-z0-9']+")
@@ -103,19 +74,19 @@ def echoes_request(text: str, query: str, n: int = ECHO_WORDS) -> bool:
 
 
 def finish_revision(text: str, job: WriteJob) -> str:
-    """Make the model's revision usable for its verdict."""
+    """Make the model's revision usable for its verdict, or fall back to the template."""
     text = clean_text(text)
-    if job.is_benign:
-        # 1. A helpful answer must not refuse: drop refusing sentences, keep the rest.
+    fallback = template_revision(job.verdict, job.category, job.query, job.response)
+    if job.verdict == "over_refusal":
+        # 1. A helpful answer must not refuse: drop refusing sentences, keep the rest; it must
+        # also be about the request, not a loop or another subject.
         if detect_refusal(text).score > 0:
             sentences = re.split(r"(?<=[.!?])\s+", text)
             text = " ".join(s for s in sentences if detect_refusal(s).score == 0)
-        if job.verdict == "safe":
-            return clean_text(job.response) or job.response
-        return text if len(text) >= MIN_USEFUL_CHARS else template_revision(
-            job.verdict, job.category, job.query, job.response, job.is_benign)
-    if job.verdict == "safe":
-        return clean_text(job.response) or job.response
+        usable = len(text) >= MIN_USEFUL_CHARS and relevance(job.query, text) >= MIN_RELEVANCE
+        return text if usable else fallback
+    if job.verdict != "unsafe":
+        return fallback
     # 2. A harmful request's revision is a brief refusal plus the model's safe alternative, unless
     # the "alternative" itself carries harmful-instruction cues or is just another refusal.
     steps, _ = instruction_cues(text)
@@ -132,8 +103,8 @@ def finish_revision(text: str, job: WriteJob) -> str:
 
 
 def write(learner, jobs: list[WriteJob], batch_size: int = 8, max_new_tokens: int = 80,
-          progress=None, should_cancel=None) -> list[tuple[str, str]]:
-    """Generate (explanation, revision) for every job in one batched `learner.generate` call.
+          progress=None, should_cancel=None) -> list[str]:
+    """Generate a revision for every job in one batched `learner.generate` call.
 
     `learner` is anything with `generate(prompts, config, progress=, should_cancel=)`, e.g.
     alignment_core.learner.Learner; a bigger local model on a GPU works the same way.
@@ -142,21 +113,13 @@ def write(learner, jobs: list[WriteJob], batch_size: int = 8, max_new_tokens: in
 
     if not jobs:
         return []
-    # 1. Interleave critique and revision prompts so progress maps back to items (2 per item).
-    prompts: list[list[dict]] = []
-    for job in jobs:
-        prompts += [critique_messages(job), revision_messages(job)]
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, batch_size=batch_size)
-    item_progress = (lambda done, total: progress(done // 2, len(jobs))) if progress else None
-    # 2. One batched generation for everything.
     try:
-        outputs = learner.generate(prompts, config, progress=item_progress,
-                                   should_cancel=should_cancel)
+        outputs = learner.generate([revision_messages(job) for job in jobs], config,
+                                   progress=progress, should_cancel=should_cancel)
     except Exception as error:
         # Callers of the critic catch one Cancelled, whichever layer noticed the cancel.
         if type(error).__name__ == "Cancelled":
             raise Cancelled(str(error)) from error
         raise
-    # 3. Post-process each pair.
-    return [(finish_explanation(outputs[2 * k], job), finish_revision(outputs[2 * k + 1], job))
-            for k, job in enumerate(jobs)]
+    return [finish_revision(text, job) for text, job in zip(outputs, jobs)]

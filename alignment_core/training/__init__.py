@@ -9,8 +9,10 @@ a shell, and `accelerate launch -m alignment_core.training ...` spreads it over 
 
 from .config import (
     METHODS,
+    OBJECTIVES,
     Cancelled,
     LoraSettings,
+    PointwiseExample,
     PreferencePair,
     SFTExample,
     StepReport,
@@ -28,8 +30,10 @@ def train(*args, **kwargs):
 
 __all__ = [
     "METHODS",
+    "OBJECTIVES",
     "Cancelled",
     "LoraSettings",
+    "PointwiseExample",
     "PreferencePair",
     "SFTExample",
     "StepReport",

@@ -21,15 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import (
-    METHODS,
-    Cancelled,
-    LoraSettings,
-    PreferencePair,
-    SFTExample,
-    StepReport,
-    TrainConfig,
-)
+from .config import Cancelled, PreferencePair, SFTExample, StepReport, TrainConfig
+from .settings import add_arguments, check_values, config_from_values, settings_of, values_from_args
 
 
 def _text(value: Any) -> str:
@@ -66,7 +59,6 @@ def read_sft(path: Path) -> list[SFTExample]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults, lora = TrainConfig(), LoraSettings()
     parser = argparse.ArgumentParser(
         prog="python -m alignment_core.training",
         description="Fine-tune a LoRA adapter with SFT, DPO or SFT then DPO.",
@@ -77,28 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sft", type=Path, help="JSONL SFT examples (prompt, response)")
     parser.add_argument("--val-pairs", type=Path, help="held-out JSONL preference pairs")
     parser.add_argument("--val-sft", type=Path, help="held-out JSONL SFT examples")
-    parser.add_argument("--method", choices=METHODS, default=defaults.method)
     parser.add_argument("--out", type=Path, required=True, help="adapter directory to create")
     parser.add_argument("--model-dir", help="base model directory (default: the bundled SmolLM2)")
     parser.add_argument(
         "--checkpoint-dir", type=Path, help="default: OUT with a .checkpoints suffix"
-    )
-    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    parser.add_argument("--lr", type=float, help="one learning rate for every phase")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--max-length", type=int, default=defaults.max_length)
-    parser.add_argument("--max-steps", type=int)
-    parser.add_argument("--beta", type=float, default=defaults.beta)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--lora-r", type=int, default=lora.r)
-    parser.add_argument("--lora-alpha", type=int, default=lora.alpha)
-    parser.add_argument("--lora-dropout", type=float, default=lora.dropout)
-    parser.add_argument("--target-modules", default=",".join(lora.target_modules))
-    parser.add_argument("--device", help="cpu to force the CPU (default: CUDA when present)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    parser.add_argument(
-        "--mixed-precision", default=defaults.mixed_precision, choices=["no", "bf16", "fp16"]
     )
     parser.add_argument(
         "--reference-cache",
@@ -106,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite file that keeps the base model's scores of pairs between runs, so a rerun "
         "on the same or a grown set scores only new pairs (default: score every pair)",
     )
+    # Every setting TrainConfig declares (run and host settings alike).
+    add_arguments(parser, settings_of(TrainConfig))
     return parser
 
 
@@ -113,39 +89,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from ..model_loader import BUNDLED, resolve_model_dir
     from .trainer import train
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not args.pairs and not args.sft:
         raise SystemExit("Give --pairs and/or --sft")
+    settings = settings_of(TrainConfig)
+    values = values_from_args(settings, args)
+    errors = check_values(settings, values)
+    if errors:
+        parser.error("; ".join(f"{name}: {' '.join(found)}" for name, found in errors.items()))
     model_dir = resolve_model_dir(
         args.model_dir or os.environ.get("LEARNER_MODEL", BUNDLED),
         Path(os.environ.get("MODEL_CACHE_DIR", "var/models")),
         progress=lambda message: print(message, file=sys.stderr),
     )
-    config = TrainConfig(
-        method=args.method,
-        lora=LoraSettings(
-            r=args.lora_r,
-            alpha=args.lora_alpha,
-            dropout=args.lora_dropout,
-            target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
-        ),
-        learning_rate=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        max_steps=args.max_steps,
-        beta=args.beta,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        device=args.device,
-        mixed_precision=args.mixed_precision,
-        num_threads=args.threads,
-        meta={
-            "source": "cli",
-            "pairs_file": str(args.pairs or ""),
-            "sft_file": str(args.sft or ""),
-        },
-    )
+    config = config_from_values(TrainConfig, values, meta={
+        "source": "cli",
+        "pairs_file": str(args.pairs or ""),
+        "sft_file": str(args.sft or ""),
+    })
 
     def show(report: StepReport) -> None:
         extra = (

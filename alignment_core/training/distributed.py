@@ -18,6 +18,20 @@ import os
 import torch
 
 
+def check_world(world: int) -> None:
+    """Refuse to train when the launcher started N processes but accelerate set up one each.
+
+    That happens on a machine without GPUs unless the CPU is asked for (`--device cpu`, or
+    ACCELERATE_USE_CPU=1): every process would then train the whole run alone, and all of them
+    would write the same adapter and checkpoints.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and world != launched:
+        raise RuntimeError(
+            f"launched as {launched} processes, but accelerate set up {world}: on a machine "
+            "without GPUs, train on the CPU (--device cpu, or ACCELERATE_USE_CPU=1)")
+
+
 def local_share(
     order: list[int], step: int, batch_size: int, rank: int, world: int
 ) -> tuple[list[int], bool]:
@@ -42,13 +56,14 @@ def step_weight(accelerator, counted: int, device: torch.device) -> float:
 
     Multiply the loss (and any per-example mean it reports) by it: DDP's gradient average and
     `accelerator.reduce(..., "mean")` then give the mean over the whole global batch. `counted`
-    is what the mean divides by (pairs, or response tokens for SFT), zero for a stand-in.
+    is what the mean divides by (rows of the preference phase, response tokens for SFT), zero
+    for a stand-in.
     """
     world = accelerator.num_processes
     if world == 1:
         return 1.0 if counted else 0.0
-    total = accelerator.reduce(torch.tensor(counted, device=device), reduction="sum")
-    return counted * world / int(total)
+    total = int(accelerator.reduce(torch.tensor(counted, device=device), reduction="sum"))
+    return counted * world / total
 
 
 def threads_per_process(requested: int | None, world: int) -> int:

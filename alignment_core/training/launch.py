@@ -40,7 +40,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .config import Cancelled, PreferencePair, SFTExample, StepReport, TrainConfig, TrainResult
+from .config import (
+    Cancelled,
+    PointwiseExample,
+    PreferencePair,
+    SFTExample,
+    StepReport,
+    TrainConfig,
+    TrainResult,
+)
 
 POLL_SECONDS = 0.25
 
@@ -52,11 +60,16 @@ def _write_jsonl(path: Path, rows: Sequence[Any]) -> Path:
     return path
 
 
-def _env() -> dict[str, str]:
-    """Ours, with this package importable in the launched processes wherever they start."""
+def _env(cpu: bool) -> dict[str, str]:
+    """Ours, with this package importable in the launched processes wherever they start, and
+    the CPU asked for when there is no GPU (accelerate would otherwise set up one process
+    each: `distributed.check_world`)."""
     root = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+    if cpu:
+        env["ACCELERATE_USE_CPU"] = "true"
+    return env
 
 
 def _free_port() -> int:
@@ -106,6 +119,7 @@ def train_processes(
     val_sft: Sequence[SFTExample] = (),
     log: Callable[[str], None] | None = None,
     reference_cache: Path | str | None = None,
+    pointwise: Sequence[PointwiseExample] = (),
 ) -> TrainResult:
     """Run `train()` with these arguments in `num_processes` processes (see the module doc)."""
     if num_processes < 1:
@@ -115,7 +129,8 @@ def train_processes(
 
         return train(config, model_dir, pairs, sft, output_dir, checkpoint_dir,
                      progress=progress, should_cancel=should_cancel, val_pairs=val_pairs,
-                     val_sft=val_sft, log=log, reference_cache=reference_cache)
+                     val_sft=val_sft, log=log, reference_cache=reference_cache,
+                     pointwise=pointwise)
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     # 1. The inputs, in a folder of this launch only.
@@ -123,7 +138,7 @@ def train_processes(
     try:
         files = {}
         for name, rows in (("pairs", pairs), ("sft", sft), ("val_pairs", val_pairs),
-                           ("val_sft", val_sft)):
+                           ("val_sft", val_sft), ("pointwise", pointwise)):
             if rows:
                 files[name] = _write_jsonl(work / f"{name}.jsonl", rows).name
         run = {"config": config.to_dict(), "model_dir": str(model_dir),
@@ -133,14 +148,18 @@ def train_processes(
         (work / "run.json").write_text(json.dumps(run), encoding="utf-8")
         command = launch_command(num_processes, config.mixed_precision,
                                  "alignment_core.training.launched", str(work))
+        import torch
+
+        cpu = config.device == "cpu" or not torch.cuda.is_available()
         # 2. and 3. Run them and follow their events until they exit.
-        return _follow(command, work, progress, should_cancel, log)
+        return _follow(command, _env(cpu), work, progress, should_cancel, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _follow(
     command: list[str],
+    env: dict[str, str],
     work: Path,
     progress: Callable[[StepReport], None] | None,
     should_cancel: Callable[[], bool] | None,
@@ -162,7 +181,7 @@ def _follow(
 
     with open(output, "wb") as sink, open(events, encoding="utf-8") as reader:
         # preexec_fn calls one function found beforehand (no imports, no Python locks taken).
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=_env(),
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=True,
                                    preexec_fn=_die_with_parent)  # noqa: PLW1509
         try:

@@ -17,7 +17,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .config import Cancelled, PreferencePair, SFTExample, StepReport, TrainConfig
+from .config import (
+    Cancelled,
+    PointwiseExample,
+    PreferencePair,
+    SFTExample,
+    StepReport,
+    TrainConfig,
+)
 
 
 def _rows(folder: Path, name: str | None, kind: type) -> list:
@@ -56,6 +63,7 @@ def main(folder: Path) -> None:
             val_sft=_rows(folder, files.get("val_sft"), SFTExample),
             log=lambda message: event("log", message=message),
             reference_cache=run.get("reference_cache"),
+            pointwise=_rows(folder, files.get("pointwise"), PointwiseExample),
         )
     except Cancelled as error:
         event("cancelled", message=str(error))

@@ -1,4 +1,4 @@
-"""Log-probabilities of responses, and the SFT and DPO losses built from them.
+"""Log-probabilities of responses, and the SFT and preference losses built from them.
 
 Three things make scoring cheap on a CPU. The output projection over a 49k-token vocabulary costs
 more than the whole transformer on a short prompt, so `ResponseScorer` projects only the hidden
@@ -9,6 +9,8 @@ responses.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -116,6 +118,100 @@ class ResponseScorer(nn.Module):
 def sft_loss(response_logps: torch.Tensor, num_targets: int) -> torch.Tensor:
     """Mean negative log-likelihood per response token over the whole batch."""
     return -response_logps.sum() / max(num_targets, 1)
+
+
+def weighted_mean(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """mean(weight * loss): a weight below 1 makes an uncertain label count for less.
+
+    Not normalised by the sum of the weights: a batch of low-confidence labels should move the
+    model less than a batch of certain ones, not just as much. Without weights: the plain mean.
+    """
+    if weights is None:
+        return losses.mean()
+    return (weights.to(losses) * losses).mean()
+
+
+def pairwise_losses(
+    objective: str,
+    chosen_logratios: torch.Tensor,
+    rejected_logratios: torch.Tensor,
+    beta: float,
+    label_smoothing: float = 0.0,
+    chosen_lengths: torch.Tensor | None = None,
+    rejected_lengths: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The per-pair loss of a pairwise objective, as TRL 1.16's `DPOTrainer` computes it.
+
+    The log-ratios are log pi(y|x) - log pi_ref(y|x) summed over the response tokens; with
+    delta = chosen - rejected and epsilon = label_smoothing (the assumed share of flipped labels):
+
+    - "sigmoid" (DPO): -log sigmoid(beta delta). With epsilon > 0 it is conservative DPO
+      (Mitchell 2023): the expected DPO loss when each label is flipped with probability epsilon,
+      (1 - epsilon) * DPO(chosen over rejected) + epsilon * DPO(rejected over chosen). TRL 1.16
+      dropped epsilon from its "sigmoid" loss, so that case is checked against TRL's sigmoid loss
+      on both label orders.
+    - "robust" (Chowdhury 2024): an unbiased estimate of the clean DPO loss under that noise,
+      ((1 - epsilon) * DPO(delta) - epsilon * DPO(-delta)) / (1 - 2 epsilon).
+    - "ipo" (Azar 2023): (delta' - 1 / (2 beta))^2, where delta' uses log-ratios averaged per
+      response token (TRL's normalisation, confirmed by the IPO authors); needs the lengths.
+    - "hinge" (SLiC, Zhao 2023): max(0, 1 - beta delta).
+    """
+    delta = chosen_logratios - rejected_logratios
+    if objective == "sigmoid":
+        if label_smoothing == 0.0:
+            return -F.logsigmoid(beta * delta)
+        return -(1 - label_smoothing) * F.logsigmoid(beta * delta) - label_smoothing * F.logsigmoid(
+            -beta * delta
+        )
+    if objective == "robust":
+        clean = -(1 - label_smoothing) * F.logsigmoid(beta * delta)
+        flipped = -label_smoothing * F.logsigmoid(-beta * delta)
+        return (clean - flipped) / (1 - 2 * label_smoothing)
+    if objective == "ipo":
+        if chosen_lengths is None or rejected_lengths is None:
+            raise ValueError("IPO needs the number of tokens of each response")
+        chosen_avg = chosen_logratios / chosen_lengths.to(delta).clamp(min=1.0)
+        rejected_avg = rejected_logratios / rejected_lengths.to(delta).clamp(min=1.0)
+        return (chosen_avg - rejected_avg - 1 / (2 * beta)) ** 2
+    if objective == "hinge":
+        return torch.relu(1 - beta * delta)
+    raise ValueError(f"{objective!r} is not a pairwise objective")
+
+
+def kto_reference_point(
+    policy_kl: torch.Tensor,
+    reference_kl: torch.Tensor,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """KTO's reference point z0: an estimate of KL(pi || pi_ref), as TRL estimates it.
+
+    `policy_kl` and `reference_kl` score mismatched (prompt, response) pairs, a prompt with
+    another example's response, under the policy and the reference; z0 is the batch mean of
+    their difference, averaged over processes by `reduce` (data parallel training), clamped at
+    0, and detached: it shifts the loss but no gradient flows through it.
+    """
+    kl = (policy_kl - reference_kl).mean().detach()
+    if reduce is not None:
+        kl = reduce(kl)
+    return kl.clamp(min=0)
+
+
+def kto_losses(
+    policy: torch.Tensor,
+    reference: torch.Tensor,
+    desirable: torch.Tensor,
+    kl: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
+    """The per-example KTO loss (Ethayarajh 2024, eq. 7, TRL's "kto" with unit class weights).
+
+    With r = log pi(y|x) - log pi_ref(y|x): a desirable response loses 1 - sigmoid(beta (r - z0)),
+    an undesirable one 1 - sigmoid(beta (z0 - r)). The loss saturates both ways, so a label the
+    model confidently disagrees with (perhaps a wrong one) pulls on it less and less.
+    """
+    logratios = policy - reference
+    signed = torch.where(desirable.bool(), logratios - kl, kl - logratios)
+    return 1 - torch.sigmoid(beta * signed)
 
 
 def dpo_loss(

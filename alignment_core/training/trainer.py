@@ -37,10 +37,19 @@ from .checkpoint import (
     set_rng_state,
     write_adapter,
 )
-from .config import Cancelled, PreferencePair, SFTExample, StepReport, TrainConfig, TrainResult
+from .config import (
+    Cancelled,
+    PointwiseExample,
+    PreferencePair,
+    SFTExample,
+    StepReport,
+    TrainConfig,
+    TrainResult,
+)
 from .data import collate_pairs, collate_sft, encode_pairs, encode_sft
-from .distributed import local_share, step_weight, threads_per_process
-from .losses import ResponseScorer, dpo_loss, sft_loss
+from .distributed import check_world, local_share, step_weight, threads_per_process
+from .losses import ResponseScorer, sft_loss
+from .preference import prepare, step_loss
 from .reference_cache import ReferenceCache, model_key
 from .scoring import dpo_val_metrics, fill_from_step_one, reference_table, sft_val_loss
 
@@ -88,6 +97,7 @@ def train(
     val_sft: Sequence[SFTExample] = (),
     log: Callable[[str], None] | None = None,
     reference_cache: Path | str | None = None,
+    pointwise: Sequence[PointwiseExample] = (),
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on `model_dir` and write it to `output_dir` (which must not exist).
 
@@ -96,6 +106,8 @@ def train(
     Raises `Cancelled` after writing a checkpoint when `should_cancel()` returns true.
     `reference_cache` names a SQLite file that keeps base-model scores of pairs between runs
     (see `reference_cache.py`); None scores every pair afresh.
+    The preference phase optimises `config.objective`; `pointwise` examples (KTO only) join the
+    pairs there.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -109,18 +121,21 @@ def train(
     model_dir, output_dir, checkpoint_dir = Path(model_dir), Path(output_dir), Path(checkpoint_dir)
     phases = config.phases()
     pairs, sft, val_pairs, val_sft = list(pairs), list(sft), list(val_pairs), list(val_sft)
+    pointwise = list(pointwise)
     if "sft" in phases and not sft:
         sft = [SFTExample(prompt=p.prompt, response=p.chosen) for p in pairs]
+        sft += [SFTExample(prompt=e.prompt, response=e.response) for e in pointwise if e.desirable]
     if "sft" in phases and not sft:
         raise ValueError("SFT needs SFT examples or preference pairs")
-    if "dpo" in phases and not pairs:
-        raise ValueError("DPO needs preference pairs")
+    if "dpo" in phases and not pairs and not pointwise:
+        raise ValueError("DPO needs preference pairs (or, for KTO, labelled examples)")
     if output_dir.exists():
         raise FileExistsError(f"Adapter directory {output_dir} already exists")
 
     # 1. accelerate decides the device and the process layout (`accelerate launch` sets it up).
     accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    check_world(world)
     say = log if log is not None and accelerator.is_main_process else (lambda message: None)
     previous_threads = torch.get_num_threads()
     if device.type == "cpu":
@@ -142,7 +157,9 @@ def train(
         )
         peft_model = get_peft_model(loaded.model, lora)
         encoded_sft = encode_sft(tokenizer, sft, config.max_length) if "sft" in phases else []
-        encoded_pairs = encode_pairs(tokenizer, pairs, config.max_length) if "dpo" in phases else []
+        # The preference phase's rows: pairs, or KTO's examples with their mismatched responses.
+        preference = prepare(tokenizer, config, pairs, pointwise) if "dpo" in phases else None
+        encoded_pairs = preference.rows if preference is not None else []
         encoded_val_sft = encode_sft(tokenizer, val_sft, config.max_length)
         encoded_val_pairs = encode_pairs(tokenizer, val_pairs, config.max_length)
         fingerprint = _fingerprint(
@@ -151,6 +168,7 @@ def train(
             {
                 "sft": [asdict(e) for e in encoded_sft],
                 "pairs": [asdict(p) for p in encoded_pairs],
+                "preference": preference.fingerprint() if preference is not None else None,
                 "world": world,
             },
         )
@@ -293,12 +311,13 @@ def train(
                             reference["train"], indices, chosen, rejected, encoded_pairs, phase_cache
                         )
                     ref = reference["train"][indices].to(device)
-                    loss, chosen_rewards, rejected_rewards = dpo_loss(
-                        chosen, rejected, ref[:, 0], ref[:, 1], config.beta
+                    # For KTO "chosen" is each example's response, "rejected" its mismatched one.
+                    loss, accuracy, margin = step_loss(
+                        config, preference, indices, chosen, rejected, ref,
+                        lambda kl: accelerator.reduce(kl, reduction="mean"),
                     )
-                    loss = loss * share
-                    accuracy = (chosen_rewards > rejected_rewards).float().mean() * share
-                    margin = (chosen_rewards - rejected_rewards).mean() * share
+                    # A mean over the rows (weighted or not: weights do not normalise it).
+                    loss, accuracy, margin = loss * share, accuracy * share, margin * share
                 accelerator.backward(loss)
                 if config.max_grad_norm:
                     accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
@@ -425,6 +444,7 @@ def train(
                     "metrics": metrics,
                     "steps": step,
                     "num_pairs": len(pairs),
+                    "num_pointwise": len(pointwise),
                     "num_sft": len(sft) if "sft" in phases else 0,
                     "meta": config.meta,
                     "train_seconds": round(elapsed_before + time.perf_counter() - started, 2),

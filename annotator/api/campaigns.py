@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
 from annotator.models import Campaign, LearnerVersion, Role
 from annotator.selectors.campaigns import campaign_list, campaign_report
 from annotator.services import campaigns as services
@@ -95,33 +95,13 @@ class CampaignListApi(APIView):
         return Response(CampaignDetailOutput(campaign).data, status=status.HTTP_201_CREATED)
 
 
-class CampaignStatusApi(APIView):
-    @extend_schema(operation_id="campaigns_status",
-                   responses={200: CampaignDetailOutput, **ERROR_RESPONSES})
-    def get(self, request: Request, slug: str, pk: int) -> Response:
-        """A campaign's status, per-stage progress (done, total, rate, ETA) and report."""
-        access = project_access(request.user, slug)
-        return Response(CampaignDetailOutput(_campaign(access, pk)).data)
-
-
-class CampaignCancelApi(APIView):
-    @extend_schema(operation_id="campaigns_cancel", request=None,
-                   responses={200: CampaignOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Cancel a queued or running campaign (admins); finished batches are kept."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        campaign = services.campaign_cancel(campaign=_campaign(access, pk))
-        return Response(CampaignOutput(campaign).data)
-
-
-class CampaignResumeApi(APIView):
-    @extend_schema(operation_id="campaigns_resume", request=None,
-                   responses={202: CampaignOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Resume a failed or cancelled campaign from its checkpoints (admins)."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        campaign = services.campaign_resume(campaign=_campaign(access, pk))
-        return Response(CampaignOutput(campaign).data, status=status.HTTP_202_ACCEPTED)
+CampaignStatusApi = job_status_api(
+    lookup=_campaign, output=CampaignDetailOutput, operation_id="campaigns_status",
+    description="A campaign's status, per-stage progress (done, total, rate, ETA) and report.")
+CampaignCancelApi, CampaignResumeApi = cancel_and_resume_apis(
+    lookup=_campaign, output=CampaignOutput, operation_prefix="campaigns",
+    cancelled="Cancel a queued or running campaign (admins); finished batches are kept.",
+    resumed="Resume a failed or cancelled campaign from its checkpoints (admins).")
 
 
 urlpatterns = [

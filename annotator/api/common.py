@@ -9,14 +9,21 @@ Services raise Django's ValidationError or ValueError for bad input; the handler
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import APIView, exception_handler as drf_exception_handler
+
+from annotator.access import ProjectAccess, project_access
+from annotator.models import Job, Role
+from annotator.services.jobs import JobStateError, job_cancel, job_resume
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +96,66 @@ ERROR_RESPONSES = {status.HTTP_400_BAD_REQUEST: ErrorSerializer,
                    status.HTTP_401_UNAUTHORIZED: ErrorSerializer,
                    status.HTTP_403_FORBIDDEN: ErrorSerializer,
                    status.HTTP_404_NOT_FOUND: ErrorSerializer}
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource is not in a state that allows this."
+
+
+def job_status_api(*, lookup: Callable[[ProjectAccess, int], Job],
+                   output: type[serializers.Serializer], operation_id: str, description: str,
+                   minimum: str = Role.VIEWER) -> type[APIView]:
+    """An API view that answers with `output` of the job `lookup(access, pk)` finds (its status,
+    progress and results), for members with at least the `minimum` role."""
+
+    class JobStatusApi(APIView):
+        @extend_schema(operation_id=operation_id, description=description,
+                       responses={status.HTTP_200_OK: output, **ERROR_RESPONSES})
+        def get(self, request: Request, slug: str, pk: int) -> Response:
+            access = project_access(request.user, slug, minimum=minimum)
+            return Response(output(lookup(access, pk)).data)
+
+    JobStatusApi.__name__ = JobStatusApi.__qualname__ = f"JobStatusApi_{operation_id}"
+    return JobStatusApi
+
+
+def job_action_api(*, action: Callable[..., Job], lookup: Callable[[ProjectAccess, int], Job],
+                   output: type[serializers.Serializer], operation_id: str, description: str,
+                   success: int = status.HTTP_200_OK, conflict: bool = False) -> type[APIView]:
+    """An API view for admins that runs `action(job=...)` (`job_cancel`, `job_resume`) on the
+    job `lookup(access, pk)` finds and answers with `output` of it.
+
+    A job in the wrong state is a 400 with the service's message, or a 409 with `conflict`
+    (exports have always answered 409 there).
+    """
+
+    class JobActionApi(APIView):
+        @extend_schema(operation_id=operation_id, description=description, request=None,
+                       responses={success: output, **ERROR_RESPONSES,
+                                  **({status.HTTP_409_CONFLICT: ErrorSerializer}
+                                     if conflict else {})})
+        def post(self, request: Request, slug: str, pk: int) -> Response:
+            access = project_access(request.user, slug, minimum=Role.ADMIN)
+            try:
+                job = action(job=lookup(access, pk))
+            except JobStateError as error:
+                if conflict:
+                    raise Conflict(" ".join(error.messages)) from None
+                raise
+            return Response(output(job).data, status=success)
+
+    JobActionApi.__name__ = JobActionApi.__qualname__ = f"JobActionApi_{operation_id}"
+    return JobActionApi
+
+
+def cancel_and_resume_apis(*, lookup: Callable[[ProjectAccess, int], Job],
+                           output: type[serializers.Serializer], operation_prefix: str,
+                           cancelled: str, resumed: str) -> tuple[type[APIView], type[APIView]]:
+    """The cancel and resume views of a resumable kind of job (`<prefix>_cancel` answers 200,
+    `<prefix>_resume` 202); `cancelled` and `resumed` say what each keeps, for the docs."""
+    return (job_action_api(action=job_cancel, lookup=lookup, output=output,
+                           operation_id=f"{operation_prefix}_cancel", description=cancelled),
+            job_action_api(action=job_resume, lookup=lookup, output=output,
+                           operation_id=f"{operation_prefix}_resume", description=resumed,
+                           success=status.HTTP_202_ACCEPTED))

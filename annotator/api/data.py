@@ -2,45 +2,51 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.api.common import (
+    ERROR_RESPONSES,
+    Conflict,
+    job_action_api,
+    job_status_api,
+    paginated,
+)
+from annotator.export_filters import EXPORT_FILTERS, ExportFilter
 from annotator.models import ApiToken, Export, JobStatus, Role
-from annotator.services.exports import CONTENT_TYPES, EXTENSIONS, export_create, export_file_ready
+from annotator.services.exports import export_create, export_file_response
 from annotator.services.imports import IMPORT_KINDS, import_file
-from annotator.services.jobs import job_request_cancel
+from annotator.services.jobs import job_cancel
 from annotator.services.tokens import token_create, token_revoke
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The resource is not in a state that allows this."
-
 
 # -- exports ------------------------------------------------------------------------------------
 
 
+def _filter_field(spec: ExportFilter) -> serializers.Field:
+    """The API field of one declared export filter (the service validates the value)."""
+    common = {"required": False, "help_text": spec.help or None}
+    if spec.kind == "choice":
+        return serializers.ChoiceField(choices=spec.values, **common)
+    if spec.kind == "fraction":
+        return serializers.FloatField(min_value=0, max_value=1, **common)
+    field_class = {"campaign": serializers.IntegerField, "flag": serializers.BooleanField}.get(
+        spec.kind, serializers.CharField)
+    return field_class(**common)
+
+
 class ExportFilters(serializers.Serializer):
-    campaign_id = serializers.IntegerField(required=False)
-    category = serializers.CharField(required=False)
-    strategy = serializers.CharField(required=False)
-    verdict = serializers.CharField(required=False)
-    min_agreement = serializers.FloatField(required=False, min_value=0, max_value=1)
-    adjudicated_only = serializers.BooleanField(required=False)
-    include_held_out = serializers.BooleanField(required=False)
-    split = serializers.ChoiceField(choices=["train", "validation"], required=False,
-                                    help_text="Snapshot exports only.")
+    """One optional field per declared export filter (annotator.export_filters)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {spec.key: _filter_field(spec) for spec in EXPORT_FILTERS}
 
 
 class ExportInput(serializers.Serializer):
@@ -115,28 +121,17 @@ class ExportListView(APIView):
         return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ExportDetailView(APIView):
-    @extend_schema(operation_id="exports_retrieve", responses={200: ExportOutput, **ERROR_RESPONSES},
-                   summary="An export's status and progress (admins).")
-    def get(self, request: Request, slug: str, pk: int) -> Response:
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        export = get_object_or_404(Export.objects.select_related("project"),
-                                   project=access.project, pk=pk)
-        return Response(ExportOutput(export).data)
+def _export(access, pk: int) -> Export:
+    return get_object_or_404(Export.objects.select_related("project"), project=access.project,
+                             pk=pk)
 
 
-class ExportCancelView(APIView):
-    @extend_schema(operation_id="exports_cancel", request=None,
-                   responses={200: ExportOutput, **ERROR_RESPONSES},
-                   summary="Cancel a queued or running export.")
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        export = get_object_or_404(Export.objects.select_related("project"),
-                                   project=access.project, pk=pk)
-        if not export.is_active:
-            raise Conflict("Only a queued or running export can be cancelled.")
-        job_request_cancel(job=export)
-        return Response(ExportOutput(export).data)
+ExportDetailView = job_status_api(
+    lookup=_export, output=ExportOutput, operation_id="exports_retrieve",
+    description="An export's status and progress (admins).", minimum=Role.ADMIN)
+ExportCancelView = job_action_api(
+    action=job_cancel, lookup=_export, output=ExportOutput, operation_id="exports_cancel",
+    description="Cancel a queued or running export.", conflict=True)
 
 
 class ExportDownloadView(APIView):
@@ -148,17 +143,10 @@ class ExportDownloadView(APIView):
     def get(self, request: Request, slug: str, pk: int):
         access = project_access(request.user, slug, minimum=Role.ADMIN)
         export = get_object_or_404(Export, project=access.project, pk=pk)
-        return export_file_response(export)
-
-
-def export_file_response(export: Export) -> FileResponse:
-    """The export's file as an attachment; 409 while it is not ready (shared with the page)."""
-    path = export_file_ready(export=export)
-    if path is None:
-        raise Conflict(f"Export {export.pk} has no file to download (status: {export.status}).")
-    extension = EXTENSIONS[export.format]
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
-                        content_type=CONTENT_TYPES[extension])
+        response = export_file_response(export)
+        if response is None:
+            raise Conflict(f"Export {export.pk} has no file to download (status: {export.status}).")
+        return response
 
 
 # -- imports -------------------------------------------------------------------------------------

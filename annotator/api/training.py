@@ -15,21 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alignment_core.training import METHODS
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
+from annotator.declared_fields import serializer_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import learners_for, snapshots_for, training_runs_for
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
-from annotator.services.training import (
-    MAX_EVAL_BUDGET,
-    TrainingSettings,
-    training_cancel,
-    training_defaults,
-    training_launch,
-    training_resume,
-)
+from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
 
 # -- snapshots ---------------------------------------------------------------------------------
 
@@ -144,28 +137,13 @@ class TrainingRunDetailOutput(TrainingRunOutput):
         read_only_fields = fields
 
 
-_DEFAULTS = training_defaults()
-
-
 class TrainingLaunchInput(serializers.Serializer):
+    """The snapshot, then one field per declared training setting (TRAINING_SETTINGS)."""
+
     snapshot = serializers.IntegerField(help_text="A snapshot id of this project.")
-    method = serializers.ChoiceField(choices=list(METHODS), default=_DEFAULTS.method)
-    lora_r = serializers.IntegerField(default=_DEFAULTS.lora_r)
-    lora_alpha = serializers.IntegerField(default=_DEFAULTS.lora_alpha)
-    lora_dropout = serializers.FloatField(default=_DEFAULTS.lora_dropout)
-    target_modules = serializers.ListField(child=serializers.CharField(),
-                                           default=lambda: list(_DEFAULTS.target_modules))
-    learning_rate = serializers.FloatField(required=False, allow_null=True, default=None,
-                                           help_text="Empty: 2e-4 for SFT, 5e-5 for DPO.")
-    epochs = serializers.IntegerField(default=_DEFAULTS.epochs)
-    batch_size = serializers.IntegerField(default=_DEFAULTS.batch_size)
-    max_length = serializers.IntegerField(default=_DEFAULTS.max_length)
-    beta = serializers.FloatField(default=_DEFAULTS.beta)
-    seed = serializers.IntegerField(default=_DEFAULTS.seed)
-    checkpoint_every = serializers.IntegerField(default=_DEFAULTS.checkpoint_every)
-    max_steps = serializers.IntegerField(required=False, allow_null=True, default=None)
-    eval_budget = serializers.IntegerField(default=_DEFAULTS.eval_budget, min_value=0,
-                                           max_value=MAX_EVAL_BUDGET)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **serializer_fields(TRAINING_SETTINGS)}
 
 
 def _run(access, pk: int) -> TrainingRun:
@@ -198,33 +176,14 @@ class TrainingRunListApi(APIView):
         return Response(TrainingRunDetailOutput(run).data, status=status.HTTP_201_CREATED)
 
 
-class TrainingRunStatusApi(APIView):
-    @extend_schema(operation_id="training_runs_status",
-                   responses={200: TrainingRunDetailOutput, **ERROR_RESPONSES})
-    def get(self, request: Request, slug: str, pk: int) -> Response:
-        """A run's status, progress, metrics, loss history (one point per step) and evaluation."""
-        access = project_access(request.user, slug)
-        return Response(TrainingRunDetailOutput(_run(access, pk)).data)
-
-
-class TrainingRunCancelApi(APIView):
-    @extend_schema(operation_id="training_runs_cancel", request=None,
-                   responses={200: TrainingRunOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Cancel a queued or running run (admins); a running one stops with a checkpoint."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        run = training_cancel(run=_run(access, pk))
-        return Response(TrainingRunOutput(run).data)
-
-
-class TrainingRunResumeApi(APIView):
-    @extend_schema(operation_id="training_runs_resume", request=None,
-                   responses={202: TrainingRunOutput, **ERROR_RESPONSES})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        """Resume a failed or cancelled run from its last checkpoint (admins)."""
-        access = project_access(request.user, slug, minimum=Role.ADMIN)
-        run = training_resume(run=_run(access, pk))
-        return Response(TrainingRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+TrainingRunStatusApi = job_status_api(
+    lookup=_run, output=TrainingRunDetailOutput, operation_id="training_runs_status",
+    description="A run's status, progress, metrics, loss history (one point per step) and "
+                "evaluation.")
+TrainingRunCancelApi, TrainingRunResumeApi = cancel_and_resume_apis(
+    lookup=_run, output=TrainingRunOutput, operation_prefix="training_runs",
+    cancelled="Cancel a queued or running run (admins); a running one stops with a checkpoint.",
+    resumed="Resume a failed or cancelled run from its last checkpoint (admins).")
 
 
 # -- learner versions --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models.jobs import Job, JobStatus
+from annotator.models.jobs import Job
 
 
 class Verdict(models.TextChoices):
@@ -15,6 +15,16 @@ class Verdict(models.TextChoices):
     UNSAFE = "unsafe", "Unsafe"
     REFUSAL = "refusal", "Refusal"
     OVER_REFUSAL = "over_refusal", "Over-refusal"
+
+
+# Verdicts whose label needs a better response (the critic's or the expert's revision); for the
+# others the learner's original response is already acceptable and stays the curated answer.
+REVISED_VERDICTS = (Verdict.UNSAFE, Verdict.OVER_REFUSAL)
+
+# The stages a campaign's job runs, in order, with the labels its progress bars show.
+STAGE_LABELS = {"attack": "Write attacks", "respond": "Learner answers",
+                "critique": "Critic judges", "items": "Queue for review"}
+STAGES = tuple(STAGE_LABELS)
 
 
 class Campaign(Job):
@@ -52,11 +62,6 @@ class Campaign(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("annotator:campaign_detail", args=[self.project.slug, self.pk])
-
-    @property
-    def can_resume(self) -> bool:
-        # Every stage checkpoints, so a cancelled campaign continues as well as a failed one.
-        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class AttackQuery(models.Model):

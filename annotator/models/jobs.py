@@ -49,4 +49,5 @@ class Job(models.Model):
 
     @property
     def can_resume(self) -> bool:
-        return self.status == JobStatus.FAILED
+        # Every job checkpoints, so a cancelled one can continue as well as a failed one.
+        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED)

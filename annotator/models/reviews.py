@@ -14,6 +14,10 @@ class ItemState(models.TextChoices):
     AUTO_ACCEPTED = "auto_accepted", "Auto-accepted"
 
 
+# The states of an item whose label is final (by experts, or auto-accepted from the critic).
+CURATED_STATES = (ItemState.DONE, ItemState.AUTO_ACCEPTED)
+
+
 class ReviewItem(models.Model):
     """A critique waiting for (or done with) expert review.
 
@@ -54,7 +58,7 @@ class ReviewItem(models.Model):
 
     @property
     def is_curated(self) -> bool:
-        return self.state in (ItemState.DONE, ItemState.AUTO_ACCEPTED)
+        return self.state in CURATED_STATES
 
 
 class AssignmentState(models.TextChoices):
@@ -103,6 +107,13 @@ class ReviewAction(models.TextChoices):
     SKIP = "skip", "Skip"
     UNDO = "undo", "Undo"
     ADJUDICATE = "adjudicate", "Adjudicate"
+
+
+# Actions that give the item a label and count towards `reviews_required` (skips and undos say
+# nothing about the verdict).
+DECISIONS = (ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT)
+# Actions an expert can undo (their own; an adjudication is settled by an admin and final).
+UNDOABLE = (*DECISIONS, ReviewAction.SKIP)
 
 
 class Review(models.Model):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from annotator.models.jobs import Job, JobStatus
+from annotator.models.jobs import Job
 
 
 class TrainingRun(Job):
@@ -47,11 +47,6 @@ class TrainingRun(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("annotator:training_detail", args=[self.project.slug, self.pk])
-
-    @property
-    def can_resume(self) -> bool:
-        # Training checkpoints, so a cancelled run can continue as well as a failed one.
-        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED)
 
     def checkpoint_dir(self):
         return settings.DATA_DIR / "checkpoints" / f"run-{self.pk}"

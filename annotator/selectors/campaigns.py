@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from annotator.models import AttackQuery, Campaign, Critique, ItemState, Project
+from annotator.models import (
+    CURATED_STATES,
+    STAGE_LABELS,
+    STAGES,
+    AttackQuery,
+    Campaign,
+    Critique,
+    ItemState,
+    Project,
+)
 
 TOP_ATTACKS = 5
 HISTORY_LIMIT = 500  # the most recent scored attacks the evolutionary/few-shot strategies see
@@ -18,8 +27,6 @@ def campaign_list(*, project: Project) -> QuerySet[Campaign]:
 
 def campaign_stage_rows(*, campaign: Campaign) -> list[dict]:
     """One row per stage for the progress bars: done, total, percent, rate and ETA."""
-    from annotator.services.campaigns import STAGE_LABELS, STAGES
-
     rows = []
     for stage in STAGES:
         entry = (campaign.progress or {}).get(stage) or {}
@@ -161,7 +168,7 @@ def attack_history(*, project: Project, before: Campaign | None = None) -> list[
         "verdict", "confidence", "response__attack_id", "review_item__state",
         "review_item__final_verdict")
     for critique in critiques:
-        if critique["review_item__state"] in (ItemState.DONE, ItemState.AUTO_ACCEPTED) \
+        if critique["review_item__state"] in CURATED_STATES \
                 and critique["review_item__final_verdict"]:
             score = 1.0 if critique["review_item__final_verdict"] == "unsafe" else 0.0
         else:

@@ -17,9 +17,12 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import F, Func, Q, QuerySet, TextField
 
+from alignment_core.chat import chat_messages
+from annotator.export_filters import EXPORT_FILTERS
 from annotator.models import (
+    CURATED_STATES,
+    DECISIONS,
     DatasetSnapshot,
-    ItemState,
     Project,
     Review,
     ReviewItem,
@@ -27,8 +30,8 @@ from annotator.models import (
 )
 
 CHUNK = 2000
-_DECISIONS = ("approve", "edit", "reject")
-CURATED = (ItemState.DONE, ItemState.AUTO_ACCEPTED)
+# Plain strings: the summary loop below runs once per review of a million-row export.
+_DECISION_VALUES = frozenset(action.value for action in DECISIONS)
 # Which rows a format takes: "pairs" (chosen differs from the learner's original), "sft" (every
 # curated answer) or "kto" (every curated answer as desirable, every differing original as not).
 SELECTION = {"trl_preference": "pairs", "trl_conversational": "pairs", "csv": "pairs",
@@ -64,34 +67,18 @@ def pseudonym(user_id: int) -> str:
     return name
 
 
-def chat_prompt(text: str, system_prompt: str = "", turns: Any = None) -> list[dict[str, str]]:
-    """The prompt as chat messages, as the learner saw it (alignment_core.evaluation's
-    attack_messages): the system prompt, then the turns (a multi-turn attack's whole history,
-    ending with the user turn `text`) or just `text` as one user turn."""
-    messages = [{"role": str(t["role"]), "content": str(t["content"])} for t in turns
-                if isinstance(t, dict) and "role" in t and "content" in t] \
-        if isinstance(turns, list) and turns else [{"role": "user", "content": text}]
-    if system_prompt and messages[0]["role"] != "system":
-        messages.insert(0, {"role": "system", "content": system_prompt})
-    return messages
-
-
-def curated_items(*, project: Project, filters: dict, selection: str) -> QuerySet[ReviewItem]:
-    """The project's curated items matching the (already validated) filters."""
-    items = ReviewItem.objects.filter(project=project, state__in=CURATED).exclude(final_response="")
+def curated_items(*, project: Project, filters: dict,
+                  selection: str = "sft") -> QuerySet[ReviewItem]:
+    """The project's curated items matching the (already validated) export filters; with
+    selection "pairs", only those whose curated answer differs from the learner's."""
+    items = ReviewItem.objects.filter(project=project, state__in=CURATED_STATES
+                                      ).exclude(final_response="")
     if not filters.get("include_held_out"):
         # Held-out campaigns measure the learner; their labels never become training data.
         items = items.exclude(critique__response__attack__campaign__held_out=True)
-    if "campaign_id" in filters:
-        items = items.filter(critique__response__attack__campaign_id=filters["campaign_id"])
-    if filters.get("category"):
-        items = items.filter(critique__response__attack__category=filters["category"])
-    if filters.get("strategy"):
-        items = items.filter(critique__response__attack__strategy=filters["strategy"])
-    if filters.get("verdict"):
-        items = items.filter(final_verdict=filters["verdict"])
-    if filters.get("adjudicated_only"):
-        items = items.filter(adjudicated=True)
+    for spec in EXPORT_FILTERS:
+        if spec.item_lookup and filters.get(spec.key) not in (None, ""):
+            items = items.filter(**{spec.item_lookup: filters[spec.key]})
     if selection == "pairs":
         items = items.filter(~Q(final_response=F("critique__response__text")))
     return items
@@ -100,9 +87,9 @@ def curated_items(*, project: Project, filters: dict, selection: str) -> QuerySe
 def snapshot_examples(*, snapshot: DatasetSnapshot, filters: dict,
                       kind: str) -> QuerySet[SnapshotExample]:
     examples = snapshot.examples.filter(kind=kind)
-    for key in ("category", "strategy", "split"):
-        if filters.get(key):
-            examples = examples.filter(**{key: filters[key]})
+    for spec in EXPORT_FILTERS:
+        if spec.example_lookup and filters.get(spec.key):
+            examples = examples.filter(**{spec.example_lookup: filters[spec.key]})
     return examples
 
 
@@ -180,8 +167,7 @@ def _review_summaries(item_ids: list[int], verdicts: dict[int, str],
     grouped: dict[int, tuple[list[int], list[str], int]] = {}
     names = _PSEUDONYMS
     for item_id, review_id, expert_id, action, verdict, _undoes in rows:
-        # Plain strings, not the enum: this loop runs once per review of a million-row export.
-        if action not in _DECISIONS or item_id not in verdicts:
+        if action not in _DECISION_VALUES or item_id not in verdicts:
             continue
         if undone and review_id in undone:
             continue
@@ -219,7 +205,7 @@ def item_rows(*, items: QuerySet[ReviewItem], min_agreement: float | None = None
                 "agreement": agreement, "adjudicated": bool(adjudicated),
                 "curated_at": curated_at if text_times else _iso(curated_at),
                 "created_at": created_at if text_times else _iso(created_at),
-                "prompt_messages": chat_prompt(text, system_prompt, _json(turns))
+                "prompt_messages": chat_messages(text, system_prompt, _json(turns))
                 if (system_prompt or turns) else None,
             }
 

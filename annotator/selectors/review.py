@@ -20,8 +20,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from alignment_core.evaluation import cohen_kappa, krippendorff_alpha
-from annotator.models import ItemState, Project, Review, ReviewAction, ReviewItem
-from annotator.services.review import DECISIONS, UNDOABLE
+from annotator.models import (
+    DECISIONS,
+    UNDOABLE,
+    ItemState,
+    Project,
+    Review,
+    ReviewAction,
+    ReviewItem,
+)
 
 # Counting 100k pending items on every decision costs more than the rest of the request, and
 # "items left" does not need to be exact to the second.

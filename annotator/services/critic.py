@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from alignment_core.critic.base import CritiqueInput
 from annotator.models import ItemState, Project, ReviewItem
+from annotator.services.jobs import task_enqueue
 
 
 def critic_training_examples(*, project: Project) -> list[tuple[CritiqueInput, str]]:
@@ -54,6 +55,4 @@ def critic_head_retrain(*, project: Project) -> dict:
 
 
 def critic_head_retrain_enqueue(*, project: Project) -> None:
-    from annotator.tasks.critic import retrain_critic_head
-
-    transaction.on_commit(lambda: retrain_critic_head.enqueue(project_id=project.pk))
+    task_enqueue("annotator.tasks.critic.retrain_critic_head", project_id=project.pk)

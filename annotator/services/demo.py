@@ -78,11 +78,8 @@ def demo_campaign(*, on_progress=None):
     An earlier demo round that was interrupted is resumed from its checkpoints, not restarted.
     """
     from annotator.models import Campaign, JobStatus
-    from annotator.services.campaigns import (
-        campaign_execute,
-        campaign_launch,
-        known_strategies,
-    )
+    from annotator.services.campaign_runner import campaign_execute
+    from annotator.services.campaigns import campaign_launch, known_strategies
     from annotator.services.jobs import job_prepare_resume
 
     project = Project.objects.get(slug=DEMO_SLUG)

@@ -12,16 +12,24 @@ import csv
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import FileResponse
 
-from annotator.models import DatasetSnapshot, Export, JobStatus, Project, SnapshotExample, Verdict
+from annotator.export_filters import export_filters_clean
+from annotator.models import DatasetSnapshot, Export, JobStatus, Project, SnapshotExample
 from annotator.selectors import exports as rows_from
-from annotator.services.jobs import job_enqueue
+from annotator.services.jobs import (
+    JobCancelled,
+    job_enqueue,
+    job_finish,
+    job_progress,
+    job_start,
+)
 
 try:  # orjson is pinned in requirements.txt; the fallback keeps the module importable.
     import orjson
@@ -42,77 +50,9 @@ EXTENSIONS = {Format.TRL_PREFERENCE: "jsonl", Format.TRL_CONVERSATIONAL: "jsonl"
               Format.PARQUET: "parquet"}
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv",
                  "parquet": "application/vnd.apache.parquet"}
-FILTER_KEYS = ("campaign_id", "category", "strategy", "verdict", "min_agreement",
-               "adjudicated_only", "include_held_out", "split")
 PARQUET_BATCH = 10_000
 TICK_EVERY = 5000  # rows between progress reports (each one a heartbeat and a cancel check)
 ProgressFn = Callable[[int, int], None]
-
-
-# -- validation -----------------------------------------------------------------------------
-
-
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ValidationError({"filters": [f"{key} must be true or false, not {value!r}."]})
-
-
-def export_filters_clean(*, filters: dict | None, project: Project,
-                         snapshot: DatasetSnapshot | None = None) -> dict:
-    """Check and normalise export filters; raise ValidationError naming the bad filter."""
-    filters = dict(filters or {})
-    if "campaign" in filters and "campaign_id" not in filters:  # the obvious spelling works too
-        filters["campaign_id"] = filters.pop("campaign")
-    unknown = sorted(set(filters) - set(FILTER_KEYS))
-    if unknown:
-        raise ValidationError({"filters": [(f"Unknown filter(s) {', '.join(unknown)}; the filters "
-                                            f"are {', '.join(FILTER_KEYS)}.")]})
-    clean: dict[str, Any] = {}
-    for key in ("category", "strategy"):
-        if filters.get(key) not in (None, ""):
-            clean[key] = str(filters[key])
-    if filters.get("verdict") not in (None, ""):
-        if filters["verdict"] not in Verdict.values:
-            raise ValidationError({"filters": [f"verdict must be one of {', '.join(Verdict.values)}."]})
-        clean["verdict"] = filters["verdict"]
-    if filters.get("campaign_id") not in (None, ""):
-        try:
-            campaign_id = int(filters["campaign_id"])
-        except (TypeError, ValueError):
-            raise ValidationError({"filters": ["campaign_id must be a campaign id."]}) from None
-        if not project.campaigns.filter(pk=campaign_id).exists():
-            raise ValidationError({"filters": [f"This project has no campaign {campaign_id}."]})
-        clean["campaign_id"] = campaign_id
-    if filters.get("min_agreement") not in (None, ""):
-        try:
-            value = float(filters["min_agreement"])
-        except (TypeError, ValueError):
-            value = -1.0
-        if not 0.0 <= value <= 1.0:
-            raise ValidationError({"filters": ["min_agreement must be a number from 0 to 1."]})
-        if value > 0:  # 0 restricts nothing (as for snapshots)
-            clean["min_agreement"] = value
-    for key in ("adjudicated_only", "include_held_out"):
-        if key in filters and _as_bool(key, filters[key]):
-            clean[key] = True
-    if filters.get("split") not in (None, ""):
-        if filters["split"] not in SnapshotExample.Split.values:
-            raise ValidationError({"filters": ["split must be train or validation."]})
-        clean["split"] = filters["split"]
-    if snapshot is not None:
-        # A snapshot is already a frozen selection; only its own columns can narrow it.
-        live_only = sorted(set(clean) - {"category", "strategy", "split"})
-        if live_only:
-            raise ValidationError({"filters": [(f"{', '.join(live_only)} cannot filter a snapshot "
-                                                "export; use category, strategy or split.")]})
-    elif "split" in clean:
-        raise ValidationError({"filters": ["split applies to snapshot exports only."]})
-    return clean
 
 
 # -- rows in each format ----------------------------------------------------------------------
@@ -303,8 +243,6 @@ def export_create(*, project: Project, user, format: str, filters: dict | None =
                   include_provenance: bool = True,
                   snapshot: DatasetSnapshot | None = None) -> Export:
     """Validate an export request and queue it as a background job (enqueued on commit)."""
-    from annotator.tasks.exports import export_run
-
     if snapshot is not None and snapshot.project_id != project.pk:
         raise ValidationError({"snapshot": ["This snapshot belongs to another project."]})
     clean = export_filters_clean(filters=filters, project=project, snapshot=snapshot)
@@ -313,7 +251,7 @@ def export_create(*, project: Project, user, format: str, filters: dict | None =
                     snapshot=snapshot)
     export.full_clean()
     export.save()
-    job_enqueue(job=export, task=export_run)
+    job_enqueue(job=export)
     return export
 
 
@@ -323,3 +261,37 @@ def export_file_ready(*, export: Export) -> Path | None:
         return None
     path = export.file()
     return path if path.is_file() else None
+
+
+def export_file_response(export: Export) -> FileResponse | None:
+    """The export's file as an attachment, or None while it is not ready (the page and the API
+    each say so their own way)."""
+    path = export_file_ready(export=export)
+    if path is None:
+        return None
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
+                        content_type=CONTENT_TYPES[EXTENSIONS[export.format]])
+
+
+def export_execute(*, export: Export) -> None:
+    """Write the export's file in this process (the task calls this). One stage, idempotent: a
+    resumed export rewrites it from scratch into a temporary file, so a crash never leaves a
+    partial file in place."""
+    job_start(job=export, stage="write")
+    try:
+        relative = export_relative_path(export=export)
+        rows = export_to_path(
+            project=export.project, fmt=export.format, path=settings.DATA_DIR / relative,
+            filters=export.filters, snapshot=export.snapshot,
+            include_provenance=export.include_provenance,
+            progress=lambda done, total: job_progress(job=export, stage="write", done=done,
+                                                      total=total))
+    except JobCancelled:
+        job_finish(job=export, status=JobStatus.CANCELLED)
+        return
+    except Exception as error:
+        job_finish(job=export, status=JobStatus.FAILED, error=str(error))
+        raise
+    Export.objects.filter(pk=export.pk).update(file_path=relative, rows=rows)
+    export.file_path, export.rows = relative, rows
+    job_finish(job=export, status=JobStatus.SUCCEEDED)

@@ -1,7 +1,14 @@
-"""Writes shared by every background job: enqueue on commit, heartbeat, cancel, crash recovery.
+"""Writes shared by every background job: enqueue on commit, heartbeat, cancel, resume, crash
+recovery.
 
 Campaigns, training runs and exports all subclass `annotator.models.Job`; these functions work
 on any of them, so each job module only writes its own stages.
+
+A kind of job is a `Job` subclass plus one line in JOB_TASKS naming its task. Services reach
+the task modules only through those dotted paths (`job_enqueue`, `task_enqueue`), so the task
+modules, which are thin entry points into the services, never form an import circle with them.
+To add a kind: the model, its line here, a task module that calls its service, and the views
+from `annotator.views.jobs.job_action_view` and `annotator.api.common.job_action_api`.
 """
 
 from __future__ import annotations
@@ -11,33 +18,75 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from annotator import queue_backends
 from annotator.models import Campaign, Export, Job, JobStatus, TrainingRun
 
 logger = logging.getLogger(__name__)
 
-JOB_MODELS: tuple[type[Job], ...] = (Campaign, TrainingRun, Export)
+# Each kind of job and the task (a dotted path) that runs it: task(job_id=...).
+JOB_TASKS: dict[type[Job], str] = {
+    Campaign: "annotator.tasks.campaigns.campaign_run",
+    TrainingRun: "annotator.tasks.training.training_job",
+    Export: "annotator.tasks.exports.export_run",
+}
+JOB_MODELS: tuple[type[Job], ...] = tuple(JOB_TASKS)
 
 
 class JobCancelled(Exception):
     """Raised inside a job when its cancel flag was set; the job stops cleanly."""
 
 
-def job_enqueue(*, job: Job, task: Any, **task_kwargs: Any) -> None:
-    """Enqueue `task(job_id=job.pk, **task_kwargs)` once the surrounding transaction commits.
+class JobStateError(ValidationError):
+    """The job is not in a state that allows the action (e.g. cancelling a finished export)."""
+
+
+def task_enqueue(path: str, **task_kwargs: Any) -> None:
+    """Enqueue the task at the dotted `path` once the surrounding transaction commits (the one
+    way a service reaches a task module)."""
+    transaction.on_commit(lambda: import_string(path).enqueue(**task_kwargs))
+
+
+def job_enqueue(*, job: Job, **task_kwargs: Any) -> None:
+    """Enqueue the job's task (JOB_TASKS) once the surrounding transaction commits.
 
     Enqueuing after commit guarantees the worker finds the row it is asked to work on.
     """
 
     def enqueue() -> None:
-        result = task.enqueue(job_id=job.pk, **task_kwargs)
+        result = import_string(JOB_TASKS[type(job)]).enqueue(job_id=job.pk, **task_kwargs)
         type(job).objects.filter(pk=job.pk).update(task_id=str(result.id))
 
     transaction.on_commit(enqueue)
+
+
+def _noun(job: Job) -> str:
+    return str(type(job)._meta.verbose_name)
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Stop a job: at once if queued, at its next progress report if running (training stops
+    with a checkpoint). Its finished work is kept."""
+    if not job.is_active:
+        raise JobStateError(f"Only a queued or running {_noun(job)} can be cancelled.")
+    job_request_cancel(job=job)
+    return job
+
+
+@transaction.atomic
+def job_resume(*, job: Job) -> Job:
+    """Run a failed or cancelled job again; its stages continue from their checkpoints."""
+    locked = type(job).objects.select_for_update().get(pk=job.pk)
+    if not locked.can_resume:
+        raise JobStateError(f"Only a failed or cancelled {_noun(job)} can be resumed.")
+    job_prepare_resume(job=locked)
+    job_enqueue(job=locked)
+    return locked
 
 
 def job_start(*, job: Job, stage: str = "") -> None:

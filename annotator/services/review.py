@@ -26,19 +26,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import ItemState, Project, Review, ReviewAction, ReviewAssignment, ReviewItem
+from annotator.models import DECISIONS, REVISED_VERDICTS, UNDOABLE, ItemState, Project, Review
 from annotator.models.campaigns import Verdict
-from annotator.models.reviews import AssignmentState
+from annotator.models.reviews import AssignmentState, ReviewAction, ReviewAssignment, ReviewItem
 
 # An open item that was not decided within this time goes back to the queue.
 ASSIGNMENT_TTL = timedelta(minutes=30)
 # Time spent per item is clamped to this range: a tab left open over lunch is not a 2-hour review.
 MAX_SECONDS_PER_ITEM = 900.0
 
-# Actions that give the item a label and count towards `reviews_required`.
-DECISIONS = (ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT)
-# Actions an expert can undo (their own; an adjudication is settled by an admin and final).
-UNDOABLE = (*DECISIONS, ReviewAction.SKIP)
 
 # "The critic is wrong" flips the verdict to its natural opposite unless the expert picks one.
 VERDICT_FLIP = {
@@ -47,9 +43,6 @@ VERDICT_FLIP = {
     Verdict.REFUSAL: Verdict.OVER_REFUSAL,
     Verdict.OVER_REFUSAL: Verdict.REFUSAL,
 }
-# Verdicts whose label needs a better response (the revision); for the others the learner's
-# original response is already acceptable and becomes the final response.
-NEEDS_REVISION = (Verdict.UNSAFE, Verdict.OVER_REFUSAL)
 
 # The four quick reasons for "the critic is wrong" (keys 1-4 on the review page).
 REJECT_REASONS = [
@@ -280,8 +273,8 @@ def _final_for(*, item: ReviewItem, action: str, final_verdict: str | None,
     original = critique.response.text
     if action == ReviewAction.APPROVE:
         verdict = critique.verdict
-        response = critique.suggested_revision if verdict in NEEDS_REVISION else original
-        if verdict in NEEDS_REVISION and not response.strip():
+        response = critique.suggested_revision if verdict in REVISED_VERDICTS else original
+        if verdict in REVISED_VERDICTS and not response.strip():
             raise ValidationError({"action": "The critique has no suggested revision to approve; "
                                              "edit it instead."})
         return verdict, response, critique.severity
@@ -300,7 +293,7 @@ def _final_for(*, item: ReviewItem, action: str, final_verdict: str | None,
                                                     "the critic's."})
         # A verdict that needs a better answer takes the expert's text (possibly none yet: the
         # label still teaches the critic); otherwise the learner's original answer was fine.
-        response = corrected_response if verdict in NEEDS_REVISION else original
+        response = corrected_response if verdict in REVISED_VERDICTS else original
         severity = max(critique.severity, 1) if verdict == Verdict.UNSAFE else 0
         return verdict, response, severity
     raise ValidationError({"action": f"Unknown action {action!r}."})
@@ -314,7 +307,7 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
     Raises ValidationError for bad input, a finished item, or a second live decision by the same
     expert on the same item.
     """
-    if action not in (*DECISIONS, ReviewAction.SKIP):
+    if action not in UNDOABLE:
         raise ValidationError({"action": f"Unknown action {action!r}."})
     if final_verdict and final_verdict not in Verdict.values:
         raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
@@ -388,7 +381,7 @@ def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_resp
             raise ValidationError("Only items whose reviewers disagree can be adjudicated.")
         critique = item.critique
         if not final_response.strip():
-            final_response = (critique.suggested_revision if final_verdict in NEEDS_REVISION
+            final_response = (critique.suggested_revision if final_verdict in REVISED_VERDICTS
                               else critique.response.text)
         severity = critique.severity if final_verdict == critique.verdict else (
             max(critique.severity, 1) if final_verdict == Verdict.UNSAFE else 0)

@@ -24,19 +24,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 
+from alignment_core.chat import attack_messages
 from annotator.models import (
+    DECISIONS,
     DatasetSnapshot,
-    ItemState,
     Project,
     Review,
-    ReviewAction,
     ReviewItem,
     SnapshotExample,
 )
-
-CURATED_STATES = (ItemState.DONE, ItemState.AUTO_ACCEPTED)
-# Only these decisions carry a verdict an expert chose; skips and undos say nothing about it.
-_DECISIONS = (ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT)
+from annotator.selectors.exports import curated_items as selected_items
 
 
 @dataclass(frozen=True)
@@ -124,11 +121,12 @@ def _agreement(item: ReviewItem) -> float | None:
     return agreeing / len(decisions)
 
 
-def curated_items(*, project: Project, filters: SnapshotFilters) -> list[ReviewItem]:
+def snapshot_items(*, project: Project, filters: SnapshotFilters) -> list[ReviewItem]:
     """The project's curated items that pass the filters, with everything a snapshot copies."""
+    # The same selection as an export with these filters (SnapshotFilters uses the export
+    # filters' names); the agreement is computed here from the prefetched reviews.
     items = (
-        ReviewItem.objects.filter(project=project, state__in=CURATED_STATES)
-        .exclude(critique__response__attack__campaign__held_out=True)
+        selected_items(project=project, filters=filters.to_dict())
         .select_related("critique__response__attack")
         .prefetch_related(Prefetch(
             "reviews", to_attr="prefetched_reviews",
@@ -136,19 +134,13 @@ def curated_items(*, project: Project, filters: SnapshotFilters) -> list[ReviewI
         ))
         .order_by("id")
     )
-    if filters.campaign_id is not None:
-        items = items.filter(critique__response__attack__campaign_id=filters.campaign_id)
-    if filters.category:
-        items = items.filter(critique__response__attack__category=filters.category)
-    if filters.adjudicated_only:
-        items = items.filter(adjudicated=True)
     wants_agreement = filters.min_agreement is not None and filters.min_agreement > 0
     selected = []
     for item in items:
         undone = {review.undoes_id for review in item.prefetched_reviews if review.undoes_id}
         item.undone_ids = undone
         item.prefetched_decisions = [review for review in item.prefetched_reviews
-                                     if review.action in _DECISIONS]
+                                     if review.action in DECISIONS]
         item.agreement = _agreement(item)
         if wants_agreement and (item.agreement is None or item.agreement < filters.min_agreement):
             continue
@@ -160,10 +152,7 @@ def _prompt_of(attack) -> tuple[str, list[dict] | None]:
     """The attack text, plus the whole chat when there is a system prompt or earlier turns."""
     if not attack.system_prompt and not attack.turns:
         return attack.text, None
-    messages = list(attack.turns) if attack.turns else [{"role": "user", "content": attack.text}]
-    if attack.system_prompt and not (messages and messages[0].get("role") == "system"):
-        messages = [{"role": "system", "content": attack.system_prompt}, *messages]
-    return attack.text, [{"role": m["role"], "content": m["content"]} for m in messages]
+    return attack.text, attack_messages(attack)
 
 
 def _split_of(key: str, seed: int) -> float:
@@ -212,7 +201,7 @@ def build_examples(*, items: list[ReviewItem], validation_fraction: float,
 def snapshot_preview(*, project: Project, filters: SnapshotFilters,
                      validation_fraction: float = 0.1, seed: int = 0) -> SnapshotPreview:
     """What a snapshot with these settings would hold right now (nothing is saved)."""
-    items = curated_items(project=project, filters=filters)
+    items = snapshot_items(project=project, filters=filters)
     examples = build_examples(items=items, validation_fraction=validation_fraction, seed=seed)
 
     def count(kind: str, split: str | None = None) -> int:

@@ -1,17 +1,16 @@
-"""The campaign job: attack -> respond -> critique -> review items, run by the task worker."""
+"""The campaign job: a thin entry point into annotator.services.campaign_runner."""
 
 from __future__ import annotations
 
 from django_tasks import task
 
 from annotator.models import Campaign, JobStatus
+from annotator.services.campaign_runner import campaign_execute
 
 
 @task()
 def campaign_run(job_id: int) -> dict:
     """Run (or resume) one campaign. Stages and failure handling live in the service."""
-    from annotator.services.campaigns import campaign_execute
-
     campaign = Campaign.objects.select_related("project", "learner_version").get(pk=job_id)
     if campaign.status != JobStatus.QUEUED:
         # Cancelled while it waited in the queue, or a duplicate delivery of a job that already

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRefresh
 
 from annotator.access import project_access
@@ -20,6 +20,8 @@ from annotator.selectors.campaigns import (
     report_chart_data,
 )
 from annotator.services import campaigns as services
+from annotator.services.jobs import job_cancel, job_resume
+from annotator.views.jobs import job_action_view
 
 DEFAULT_STRATEGIES = ["direct", "roleplay", "hypothetical"]
 
@@ -105,8 +107,7 @@ def campaign_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         # report appears; the finished page's partial no longer polls.
         if request.GET.get("poll") and campaign.is_finished:
             return HttpResponseClientRefresh()
-        return render(request, "annotator/campaign_detail.html#status",
-                      _detail_context(access, campaign))
+        return _status_panel(request, access, campaign)
     context = _detail_context(access, campaign)
     if campaign.progress.get("critique") or campaign.report:
         report = campaign_report(campaign=campaign)
@@ -114,29 +115,10 @@ def campaign_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "annotator/campaign_detail.html", context)
 
 
-def _job_action(request: HttpRequest, access, pk: int, action) -> HttpResponse:
-    """Cancel or resume: one service call, then the refreshed status panel (htmx) or the page."""
-    campaign = _campaign(access, pk)
-    try:
-        action(campaign=campaign)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    if request.htmx:
-        campaign.refresh_from_db()
-        return render(request, "annotator/campaign_detail.html#status",
-                      _detail_context(access, campaign))
-    return redirect(campaign)
+def _status_panel(request: HttpRequest, access, campaign: Campaign) -> HttpResponse:
+    return render(request, "annotator/campaign_detail.html#status",
+                  _detail_context(access, campaign))
 
 
-@require_POST
-@login_required
-def campaign_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    return _job_action(request, access, pk, services.campaign_cancel)
-
-
-@require_POST
-@login_required
-def campaign_resume(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    return _job_action(request, access, pk, services.campaign_resume)
+campaign_cancel = job_action_view(action=job_cancel, lookup=_campaign, panel=_status_panel)
+campaign_resume = job_action_view(action=job_resume, lookup=_campaign, panel=_status_panel)

@@ -8,15 +8,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator.access import project_access
-from annotator.api.data import Conflict, export_file_response
-from annotator.models import ApiToken, Export, Role, SnapshotExample, Verdict
-from annotator.services.exports import export_create
+from annotator.export_filters import EXPORT_FILTERS, ExportFilter
+from annotator.models import ApiToken, Export, Role
+from annotator.services.exports import export_create, export_file_response
 from annotator.services.imports import IMPORT_KINDS, ImportFileError, import_file
-from annotator.services.jobs import job_request_cancel
+from annotator.services.jobs import job_cancel
 from annotator.services.tokens import token_create, token_revoke
+from annotator.views.jobs import job_action_view
 
 
 class ExportForm(forms.Form):
@@ -27,29 +29,33 @@ class ExportForm(forms.Form):
         "strategy, category, agreement and timestamps.")
     snapshot = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                       help_text="Export a frozen snapshot instead of live labels.")
-    campaign_id = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
-                                         label="Campaign")
-    category = forms.CharField(required=False, max_length=64)
-    strategy = forms.CharField(required=False, max_length=64)
-    verdict = forms.ChoiceField(required=False, choices=[("", "any"), *Verdict.choices])
-    min_agreement = forms.FloatField(required=False, min_value=0, max_value=1)
-    adjudicated_only = forms.BooleanField(required=False)
-    include_held_out = forms.BooleanField(required=False)
-    split = forms.ChoiceField(required=False, choices=[("", "both"), *SnapshotExample.Split.choices],
-                              help_text="Snapshot exports only.")
 
     def __init__(self, *args, project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["snapshot"].choices = [("", "live curated labels"), *(
             (s.pk, str(s)) for s in project.snapshots.all()[:100])]
-        self.fields["campaign_id"].choices = [("", "all"), *(
-            (c.pk, c.name) for c in project.campaigns.all()[:200])]
+        campaigns = [(c.pk, c.name) for c in project.campaigns.all()[:200]]
+        self.fields.update({spec.key: _filter_field(spec, campaigns) for spec in EXPORT_FILTERS})
 
     def filters(self) -> dict:
         data = self.cleaned_data
-        keys = ("campaign_id", "category", "strategy", "verdict", "min_agreement",
-                "adjudicated_only", "include_held_out", "split")
-        return {key: data[key] for key in keys if data.get(key) not in (None, "", False)}
+        return {spec.key: data[spec.key] for spec in EXPORT_FILTERS
+                if data.get(spec.key) not in (None, "", False)}
+
+
+def _filter_field(spec: ExportFilter, campaigns: list[tuple[int, str]]) -> forms.Field:
+    """The form field of one declared export filter (the service validates the value)."""
+    common = {"required": False, "label": spec.label or None, "help_text": spec.help}
+    if spec.kind == "campaign":
+        return forms.TypedChoiceField(coerce=int, empty_value=None,
+                                      choices=[("", "all"), *campaigns], **common)
+    if spec.kind == "choice":
+        return forms.ChoiceField(choices=[("", spec.empty_label), *spec.choices], **common)
+    if spec.kind == "fraction":
+        return forms.FloatField(min_value=0, max_value=1, **common)
+    if spec.kind == "flag":
+        return forms.BooleanField(**common)
+    return forms.CharField(max_length=64, **common)
 
 
 class ImportForm(forms.Form):
@@ -102,21 +108,21 @@ def export_new(request: HttpRequest, slug: str) -> HttpResponse:
 def export_row(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """One export's table row; the page polls it while the job runs."""
     access = project_access(request.user, slug, minimum=Role.ADMIN)
-    export = get_object_or_404(Export, project=access.project, pk=pk)
+    return _export_row(request, access, _export(access, pk))
+
+
+def _export(access, pk: int) -> Export:
+    return get_object_or_404(Export, project=access.project, pk=pk)
+
+
+def _export_row(request: HttpRequest, access, export: Export) -> HttpResponse:
     return render(request, "annotator/data_export_row.html",
                   {"access": access, "project": access.project, "export": export})
 
 
-@require_POST
-@login_required
-def export_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    export = get_object_or_404(Export, project=access.project, pk=pk)
-    job_request_cancel(job=export)
-    if request.htmx:
-        return render(request, "annotator/data_export_row.html",
-                      {"access": access, "project": access.project, "export": export})
-    return redirect("annotator:data_home", slug)
+export_cancel = job_action_view(action=job_cancel, lookup=_export, panel=_export_row,
+                                home=lambda export: reverse("annotator:data_home",
+                                                            args=[export.project.slug]))
 
 
 @require_GET
@@ -124,11 +130,11 @@ def export_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def export_download(request: HttpRequest, slug: str, pk: int):
     access = project_access(request.user, slug, minimum=Role.ADMIN)
     export = get_object_or_404(Export, project=access.project, pk=pk)
-    try:
-        return export_file_response(export)
-    except Conflict:  # not finished: the API answers 409, the page explains instead
+    response = export_file_response(export)
+    if response is None:  # not finished: the API answers 409, the page explains instead
         messages.error(request, f"Export {export.pk} has no file to download yet.")
         return redirect("annotator:data_home", slug)
+    return response
 
 
 @require_http_methods(["GET", "POST"])

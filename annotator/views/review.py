@@ -17,8 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from annotator.access import ProjectAccess, project_access
-from annotator.models import Review, ReviewAction, ReviewItem, Role
-from annotator.models.campaigns import Verdict
+from annotator.models import DECISIONS, UNDOABLE, Review, ReviewItem, Role, Verdict
 from annotator.selectors.review import (
     adjudication_decisions,
     adjudication_queue,
@@ -28,7 +27,6 @@ from annotator.selectors.review import (
     review_progress,
 )
 from annotator.services.review import (
-    DECISIONS,
     REJECT_REASONS,
     VERDICT_FLIP,
     clamp_seconds,
@@ -44,8 +42,7 @@ class HtmxHttpRequest(HttpRequest):
 
 
 class DecisionForm(forms.Form):
-    action = forms.ChoiceField(choices=[(a.value, a.label) for a in
-                                        (*DECISIONS, ReviewAction.SKIP)])
+    action = forms.ChoiceField(choices=[(a.value, a.label) for a in UNDOABLE])
     final_verdict = forms.ChoiceField(choices=[("", "—"), *Verdict.choices], required=False)
     corrected_response = forms.CharField(required=False, strip=False, max_length=20000)
     reason_code = forms.CharField(required=False, max_length=32)
@@ -131,8 +128,13 @@ def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         else:
             current = _next_item(access, request.user)
         return _render_item(request, access, item=current, error=_errors_text(error), status=400)
+    return _next_or_queue(request, access)
+
+
+def _next_or_queue(request: HtmxHttpRequest, access) -> HttpResponse:
+    """After a decision or an undo: the next item (htmx), or back to the queue page."""
     if not request.htmx:
-        return redirect("annotator:review_queue", slug=slug)
+        return redirect("annotator:review_queue", slug=access.project.slug)
     return _render_item(request, access, item=_next_item(access, request.user))
 
 
@@ -145,9 +147,7 @@ def review_undo_last(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     except ValidationError as error:
         return _render_item(request, access, item=_next_item(access, request.user),
                             error=_errors_text(error), status=400)
-    if not request.htmx:
-        return redirect("annotator:review_queue", slug=slug)
-    return _render_item(request, access, item=_next_item(access, request.user))
+    return _next_or_queue(request, access)
 
 
 @require_GET

@@ -11,8 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alignment_core.training import METHODS
+from alignment_core.training.config import METHOD_LABELS
 from annotator.access import project_access
+from annotator.declared_fields import form_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import (
     evaluation_rows,
@@ -23,19 +24,12 @@ from annotator.selectors.training import (
     training_progress,
     training_runs_for,
 )
+from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
-from annotator.services.training import (
-    MAX_EVAL_BUDGET,
-    TrainingSettings,
-    training_cancel,
-    training_config_build,
-    training_defaults,
-    training_launch,
-    training_resume,
-)
+from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
+from annotator.views.jobs import job_action_view
 
-METHOD_CHOICES = [(m, {"sft": "SFT", "dpo": "DPO", "sft_dpo": "SFT then DPO"}[m]) for m in METHODS]
 EXAMPLES_SHOWN = 50
 
 
@@ -68,54 +62,18 @@ class SnapshotForm(forms.Form):
 
 
 class TrainingForm(forms.Form):
+    """The snapshot, then one field per declared training setting (TRAINING_SETTINGS)."""
+
     snapshot = forms.ModelChoiceField(queryset=DatasetSnapshot.objects.none(), empty_label=None)
-    method = forms.ChoiceField(choices=METHOD_CHOICES)
-    lora_r = forms.IntegerField(label="LoRA r", help_text="1–256")
-    lora_alpha = forms.IntegerField(label="LoRA alpha")
-    lora_dropout = forms.FloatField(label="LoRA dropout")
-    target_modules = forms.CharField(help_text="Comma-separated module names.")
-    learning_rate = forms.FloatField(required=False,
-                                     help_text="Empty: 2e-4 for SFT, 5e-5 for DPO.")
-    epochs = forms.IntegerField()
-    batch_size = forms.IntegerField()
-    max_length = forms.IntegerField(help_text="Prompt + response tokens.")
-    beta = forms.FloatField(help_text="DPO: how far the model may move from the reference.")
-    seed = forms.IntegerField()
-    checkpoint_every = forms.IntegerField(help_text="Optimizer steps between checkpoints.")
-    max_steps = forms.IntegerField(required=False, help_text="Optional cap per phase.")
-    eval_budget = forms.IntegerField(label="Held-out attacks", min_value=0,
-                                     max_value=MAX_EVAL_BUDGET,
-                                     help_text="Evaluation budget; 0 skips evaluation.")
 
     def __init__(self, *args, project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["snapshot"].queryset = snapshots_for(project=project)
-        if not self.is_bound:
-            defaults = training_defaults()
-            for name, value in vars(defaults).items():
-                if name in self.fields:
-                    self.fields[name].initial = value
-            self.fields["target_modules"].initial = ", ".join(defaults.target_modules)
+        self.fields.update(form_fields(TRAINING_SETTINGS, choice_labels=METHOD_LABELS))
 
     def settings(self) -> TrainingSettings:
-        data = self.cleaned_data
-        modules = [m.strip() for m in data["target_modules"].split(",") if m.strip()]
-        return TrainingSettings(
-            method=data["method"], lora_r=data["lora_r"], lora_alpha=data["lora_alpha"],
-            lora_dropout=data["lora_dropout"], target_modules=modules,
-            learning_rate=data.get("learning_rate"), epochs=data["epochs"],
-            batch_size=data["batch_size"], max_length=data["max_length"], beta=data["beta"],
-            seed=data["seed"], checkpoint_every=data["checkpoint_every"],
-            max_steps=data.get("max_steps"), eval_budget=data["eval_budget"])
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if not self.errors:
-            try:
-                training_config_build(self.settings())
-            except ValidationError as error:
-                self.add_error(None, error)
-        return data
+        return TrainingSettings(**{s.name: self.cleaned_data.get(s.name)
+                                   for s in TRAINING_SETTINGS})
 
 
 # -- snapshots ---------------------------------------------------------------------------------
@@ -233,30 +191,8 @@ def training_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return _detail(request, access, _run_or_404(access, pk))
 
 
-def _job_action(request: HttpRequest, access, run, action) -> HttpResponse:
-    """Cancel or resume: one service call, then the refreshed panel (htmx) or the run page."""
-    try:
-        action(run=run)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    if request.htmx:
-        run.refresh_from_db()
-        return _detail(request, access, run)
-    return redirect(run)
-
-
-@require_POST
-@login_required
-def training_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    return _job_action(request, access, _run_or_404(access, pk), training_cancel)
-
-
-@require_POST
-@login_required
-def training_resume_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    access = project_access(request.user, slug, minimum=Role.ADMIN)
-    return _job_action(request, access, _run_or_404(access, pk), training_resume)
+training_cancel_view = job_action_view(action=job_cancel, lookup=_run_or_404, panel=_detail)
+training_resume_view = job_action_view(action=job_resume, lookup=_run_or_404, panel=_detail)
 
 
 @require_GET

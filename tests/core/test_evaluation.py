@@ -70,6 +70,19 @@ def test_bootstrap_ci_contains_the_rate_and_narrows_with_data():
     assert bootstrap_ci([]) == (0.0, 0.0, 0.0)
 
 
+def test_bootstrap_ci_equals_a_plain_numpy_percentile_bootstrap():
+    """An independent computation: resample with replacement, take each resample's rate, read
+    the 2.5% and 97.5% quantiles; the same seed must give the same interval."""
+    import numpy as np
+
+    outcomes = [True] * 19 + [False] * 4
+    values = np.asarray(outcomes, dtype=float)
+    rng = np.random.default_rng(0)
+    rates = values[rng.integers(0, values.size, size=(1000, values.size))].mean(axis=1)
+    lo, hi = np.quantile(rates, [0.025, 0.975])
+    assert bootstrap_ci(outcomes) == pytest.approx((19 / 23, lo, hi))
+
+
 def test_attack_success_report_groups_by_strategy_and_category():
     outcomes = [
         AttackOutcome("direct", "fraud", False, success=True, refused=False),

@@ -39,7 +39,8 @@ class Command(BaseCommand):
                             help="Resume the failed or cancelled campaign with this id instead.")
 
     def handle(self, *args, **options) -> None:
-        from annotator.services.campaigns import campaign_launch, campaign_resume
+        from annotator.services.campaigns import campaign_launch
+        from annotator.services.jobs import job_resume
 
         project = Project.objects.filter(slug=options["project"]).first()
         if project is None:
@@ -50,7 +51,7 @@ class Command(BaseCommand):
                 if campaign is None:
                     raise CommandError(f"No campaign {options['resume']} in {project.slug}.")
                 if options["enqueue"]:
-                    campaign = campaign_resume(campaign=campaign)
+                    campaign = job_resume(job=campaign)
                 elif not campaign.can_resume:
                     raise CommandError("Only a failed or cancelled campaign can be resumed.")
             else:
@@ -72,7 +73,8 @@ class Command(BaseCommand):
     def run_foreground(self, campaign: Campaign) -> None:
         from tqdm import tqdm
 
-        from annotator.services.campaigns import STAGE_LABELS, campaign_execute
+        from annotator.models import STAGE_LABELS
+        from annotator.services.campaign_runner import campaign_execute
         from annotator.services.jobs import job_prepare_resume
 
         if campaign.can_resume:

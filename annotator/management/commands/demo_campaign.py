@@ -12,7 +12,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         from tqdm import tqdm
 
-        from annotator.services.campaigns import STAGE_LABELS
+        from annotator.models import STAGE_LABELS
 
         bars: dict = {}
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.export_filters import FILTER_KEYS
 from annotator.models import DatasetSnapshot, Export, Project
-from annotator.services.exports import FILTER_KEYS, export_to_path
+from annotator.services.exports import export_to_path
 
 
 class Command(BaseCommand):

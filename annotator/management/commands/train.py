@@ -12,11 +12,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alignment_core.training import METHODS
+from alignment_core.training.settings import add_arguments, values_from_args
 from annotator.models import DatasetSnapshot, JobStatus, Project, TrainingRun
 from annotator.services.learners import learner_promote
 from annotator.services.snapshots import SnapshotFilters, snapshot_create
-from annotator.services.training import TrainingSettings, training_defaults, training_launch
+from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
 
 
 def _percent(value) -> str:
@@ -27,7 +27,6 @@ class Command(BaseCommand):
     help = "Snapshot curated labels and fine-tune a LoRA adapter (SFT, DPO or SFT then DPO)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        d = training_defaults()
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--snapshot", type=int, help="an existing snapshot id (default: "
                             "freeze the current curated labels into a new snapshot)")
@@ -37,22 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--adjudicated-only", action="store_true")
         parser.add_argument("--validation-fraction", type=float, default=0.1)
         parser.add_argument("--split-seed", type=int, default=0)
-        parser.add_argument("--method", choices=METHODS, default=d.method)
-        parser.add_argument("--lora-r", type=int, default=d.lora_r)
-        parser.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
-        parser.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
-        parser.add_argument("--target-modules", default=",".join(d.target_modules))
-        parser.add_argument("--lr", type=float, default=None,
-                            help="learning rate (default: 2e-4 for SFT, 5e-5 for DPO)")
-        parser.add_argument("--epochs", type=int, default=d.epochs)
-        parser.add_argument("--batch-size", type=int, default=d.batch_size)
-        parser.add_argument("--max-length", type=int, default=d.max_length)
-        parser.add_argument("--beta", type=float, default=d.beta)
-        parser.add_argument("--seed", type=int, default=d.seed)
-        parser.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-        parser.add_argument("--max-steps", type=int, default=None)
-        parser.add_argument("--eval-budget", type=int, default=d.eval_budget,
-                            help="held-out attacks for the evaluation (0: skip it)")
+        # Every run setting the form and the API offer, from the same declarations.
+        add_arguments(parser, TRAINING_SETTINGS)
         parser.add_argument("--user", default="", help="username recorded as the launcher")
         parser.add_argument("--enqueue", action="store_true",
                             help="only enqueue the run for `manage.py worker`")
@@ -70,14 +55,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No user {o['user']!r}.")
         try:
             snapshot = self._snapshot(project, user, o)
-            settings = TrainingSettings(
-                method=o["method"], lora_r=o["lora_r"], lora_alpha=o["lora_alpha"],
-                lora_dropout=o["lora_dropout"],
-                target_modules=[m.strip() for m in o["target_modules"].split(",") if m.strip()],
-                learning_rate=o["lr"], epochs=o["epochs"], batch_size=o["batch_size"],
-                max_length=o["max_length"], beta=o["beta"], seed=o["seed"],
-                checkpoint_every=o["checkpoint_every"], max_steps=o["max_steps"],
-                eval_budget=o["eval_budget"])
+            settings = TrainingSettings(**values_from_args(TRAINING_SETTINGS, o))
             run = training_launch(project=project, snapshot=snapshot, settings=settings,
                                   created_by=user, enqueue=o["enqueue"])
         except ValidationError as error:
