@@ -16,6 +16,9 @@ from annotator.services.snapshots import snapshot_create
 from annotator.services.training import TrainingSettings, training_launch
 from tests.factories import add_member, make_project
 
+# The services run's preflight and its per-session Redis database (see tests/services.py).
+from tests.services import _rq_empty_queue, _rq_session_database, pytest_sessionstart  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 # The same cache as the app uses, so the 20 s GGUF conversion happens once per machine.
 MODEL_CACHE = Path(os.environ.get("MODEL_CACHE_DIR", REPO / "var" / "models"))

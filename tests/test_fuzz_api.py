@@ -46,7 +46,26 @@ SEGMENT_OBJECTS = {"campaigns": "campaign", "training-runs": "run", "snapshots":
 
 
 @pytest.fixture
-def fuzz_world(db) -> dict:
+def _keep_connection():
+    """Keep the test's connection across the requests, as Django's test client does.
+
+    schemathesis calls the WSGI application directly, so Django's request signals close the
+    database connection after each request. Outside a test that is what should happen (and
+    with PostgreSQL's pool, CONN_MAX_AGE=0, it does every time), but here the connection holds
+    the test's transaction, and the next request would have to open a new one inside it.
+    """
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_world(db, _keep_connection) -> dict:
     project = make_project("Fuzz", slug=SLUG)
     admin = add_member(project, Role.ADMIN)
     campaign = make_campaign(project)

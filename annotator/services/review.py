@@ -128,7 +128,8 @@ def seconds_since(opened_at: datetime | None, *, now: datetime | None = None) ->
 # -- queue --------------------------------------------------------------------------------------
 
 
-def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[int]) -> int | None:
+def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[int],
+                    lock: bool = False) -> int | None:
     """The id of the best PENDING item this expert may get, or None.
 
     The rules: the expert has no decided/skipped assignment for it, and its completed reviews
@@ -137,6 +138,10 @@ def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[in
     stop at the first row that passes the two correlated look-ups on the assignment table.
     Written as SQL because this runs on every decision and building the equivalent ORM query
     (Exists + annotated Subquery) cost more CPU than executing it.
+
+    `lock` (PostgreSQL) also locks the row, skipping rows other claims have locked: experts
+    claiming at the same moment take different items at once, instead of all waiting for the
+    same best item and finding it taken (50 experts queued up behind that one lock).
     """
     item_table = ReviewItem._meta.db_table
     assignment_table = ReviewAssignment._meta.db_table
@@ -152,7 +157,7 @@ def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[in
                WHERE other.item_id = i.id AND other.state = %s AND other.opened_at >= %s
                  AND other.expert_id <> %s) < i.reviews_required - i.reviews_done
         ORDER BY i.priority DESC, i.id
-        LIMIT 1
+        LIMIT 1 {"FOR UPDATE OF i SKIP LOCKED" if lock else ""}
     """
     params = [project.pk, ItemState.PENDING.value, *exclude, expert.pk,
               AssignmentState.DECIDED.value, AssignmentState.SKIPPED.value,
@@ -223,16 +228,17 @@ def review_claim_next(*, project: Project, expert) -> ReviewItem | None:
 def _claim_candidate(*, project: Project, expert, now: datetime) -> int | None:
     """The best candidate with room under the overlap (the queue head); its id, or None.
 
-    Runs inside the claim's transaction. On PostgreSQL another expert may have claimed the
-    candidate between our read and our lock, so it is re-checked after locking.
+    Runs inside the claim's transaction. On PostgreSQL the candidate comes locked, but another
+    expert may have claimed it between the query's snapshot and the lock, so it is re-checked.
     """
-    locking = connection.features.has_select_for_update
+    locking = connection.features.has_select_for_update_skip_locked
     skipped: list[int] = []
     for _ in range(5):
-        pk = _next_candidate(project=project, expert=expert, now=now, exclude=skipped)
+        pk = _next_candidate(project=project, expert=expert, now=now, exclude=skipped,
+                             lock=locking)
         if pk is None:
             return None
-        if locking and not _has_room(_locked(ReviewItem.objects.filter(pk=pk)).get(), expert, now):
+        if locking and not _has_room(ReviewItem.objects.get(pk=pk), expert, now):
             skipped.append(pk)
             continue
         return pk

@@ -75,7 +75,8 @@ def _step_entry(report) -> dict[str, Any]:
 
 
 def _train_stage(run: TrainingRun) -> None:
-    from alignment_core.training import TrainConfig, train
+    from alignment_core.training import TrainConfig
+    from alignment_core.training.launch import train_processes
     from annotator.learner_runtime import learner_model_dir
 
     adapter_dir = run.adapter_dir()
@@ -90,7 +91,8 @@ def _train_stage(run: TrainingRun) -> None:
             raise RuntimeError(f"{adapter_dir} exists but is not a finished adapter; remove it "
                                "and resume")
         config = TrainConfig.from_dict(run.config)
-        # Threads belong to the host that runs the job, not to the run's settings.
+        # Threads and processes belong to the host that runs the job, not to the run's settings
+        # (with several processes, TORCH_THREADS is per process; unset, they share the cores).
         config.num_threads = settings.TORCH_THREADS or None
         pairs, sft, val_pairs, val_sft = _examples(run)
         model_dir = learner_model_dir(run.base_version.base_model,
@@ -121,12 +123,14 @@ def _train_stage(run: TrainingRun) -> None:
                              reward_margin=entry["reward_margin"],
                              tokens_per_s=entry["tokens_per_s"], remaining_s=entry["eta_s"])
 
-        result = train(config, model_dir, pairs, sft, output_dir=adapter_dir,
-                       checkpoint_dir=run.checkpoint_dir(), progress=progress,
-                       should_cancel=lambda: training_is_cancel_requested(run),
-                       val_pairs=val_pairs, val_sft=val_sft,
-                       log=lambda line: training_log_append(run=run, line=line),
-                       reference_cache=settings.DATA_DIR / "reference-cache.sqlite3")
+        # train() itself with one process; N processes under `accelerate launch` otherwise.
+        result = train_processes(config, model_dir, pairs, sft, output_dir=adapter_dir,
+                                 checkpoint_dir=run.checkpoint_dir(), progress=progress,
+                                 should_cancel=lambda: training_is_cancel_requested(run),
+                                 val_pairs=val_pairs, val_sft=val_sft,
+                                 log=lambda line: training_log_append(run=run, line=line),
+                                 reference_cache=settings.DATA_DIR / "reference-cache.sqlite3",
+                                 num_processes=settings.TRAINING_PROCESSES)
         metrics = dict(result.metrics)
     # JSON has no NaN (a metric that could not be computed): store it as null.
     metrics = {key: (None if isinstance(value, float) and math.isnan(value) else value)
