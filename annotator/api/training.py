@@ -17,8 +17,14 @@ from rest_framework.views import APIView
 
 from alignment_core.training.label_sources import LABEL_SOURCES
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
-from annotator.declared_fields import serializer_fields
+from annotator.api.common import (
+    ERROR_RESPONSES,
+    SnapshotLaunchInput,
+    cancel_and_resume_apis,
+    job_status_api,
+    paginated,
+    snapshot_launch_values,
+)
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import (
     learners_for,
@@ -155,13 +161,10 @@ class TrainingRunDetailOutput(TrainingRunOutput):
         read_only_fields = fields
 
 
-class TrainingLaunchInput(serializers.Serializer):
+class TrainingLaunchInput(SnapshotLaunchInput):
     """The snapshot, then one field per declared training setting (TRAINING_SETTINGS)."""
 
-    snapshot = serializers.IntegerField(help_text="A snapshot id of this project.")
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        return {**super().get_fields(), **serializer_fields(TRAINING_SETTINGS)}
+    declared = TRAINING_SETTINGS
 
 
 def _run(access, pk: int) -> TrainingRun:
@@ -182,13 +185,7 @@ class TrainingRunListApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         """Launch a LoRA fine-tune on a snapshot (admins); the worker trains and evaluates it."""
         access = project_access(request.user, slug, minimum=Role.ADMIN)
-        data = TrainingLaunchInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        snapshot = DatasetSnapshot.objects.filter(project=access.project,
-                                                  pk=values.pop("snapshot")).first()
-        if snapshot is None:
-            raise serializers.ValidationError({"snapshot": ["No such snapshot in this project."]})
+        snapshot, values = snapshot_launch_values(TrainingLaunchInput, request, access)
         run = training_launch(project=access.project, snapshot=snapshot,
                               settings=TrainingSettings(**values), created_by=request.user)
         return Response(TrainingRunDetailOutput(run).data, status=status.HTTP_201_CREATED)
