@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from annotator.learner_runtime import _loaded
 from annotator.models import (
     AttackQuery,
     Campaign,
@@ -40,22 +39,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def tiny(settings, tiny_dir):
-    """Campaigns answer with the tiny random model, in small batches and short answers.
-
-    Most tests use the "rules" critic (the layered critic's detectors and rules, without the LM
-    writer) to stay fast; the end-to-end test runs the default layered critic with its LM.
-    """
-    settings.LEARNER_MODEL = str(tiny_dir)
-    settings.CAMPAIGN_BATCH_SIZE = 2
-    settings.CAMPAIGN_MAX_NEW_TOKENS = 8
-    settings.CAMPAIGN_CRITIC = "rules"
-    _loaded.cache_clear()
-    yield tiny_dir
-    _loaded.cache_clear()
 
 
 @pytest.fixture

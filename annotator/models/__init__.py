@@ -25,12 +25,21 @@ from annotator.models.reviews import (
     ReviewAssignment,
     ReviewItem,
 )
+from annotator.models.risks import (
+    RISK_STAGE_LABELS,
+    RISK_STAGES,
+    DiscoveredRisk,
+    RiskCategory,
+    RiskDecision,
+    RiskDiscovery,
+)
 from annotator.models.tokens import ApiToken
 from annotator.models.training import TrainingRun
 
 __all__ = [
-    "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
-    "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
-    "JobStatus", "LearnerVersion", "Membership", "Project", "Response", "Review", "ReviewAction",
-    "ReviewAssignment", "ReviewItem", "Role", "SnapshotExample", "TrainingRun", "Verdict",
+    "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "RISK_STAGES", "RISK_STAGE_LABELS", "STAGES",
+    "STAGE_LABELS", "UNDOABLE", "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot",
+    "DiscoveredRisk", "Export", "ItemState", "Job", "JobStatus", "LearnerVersion", "Membership",
+    "Project", "Response", "Review", "ReviewAction", "ReviewAssignment", "ReviewItem", "RiskCategory",
+    "RiskDecision", "RiskDiscovery", "Role", "SnapshotExample", "TrainingRun", "Verdict",
 ]

@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from annotator.models import Campaign, Export, Job, JobStatus, TrainingRun
+from annotator.models import Campaign, Export, Job, JobStatus, RiskDiscovery, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ JOB_TASKS: dict[type[Job], str] = {
     Campaign: "annotator.tasks.campaigns.campaign_run",
     TrainingRun: "annotator.tasks.training.training_job",
     Export: "annotator.tasks.exports.export_run",
+    RiskDiscovery: "annotator.tasks.risks.risk_discovery_run",
 }
 JOB_MODELS: tuple[type[Job], ...] = tuple(JOB_TASKS)
 
