@@ -27,7 +27,12 @@ def _loaded(model_dir: str, adapter: str | None):
     return load_model(model_dir, adapter=adapter)
 
 
+def loaded_model(base_model: str | None, adapter: Path | None = None) -> object:
+    """The LoadedModel of a base model ("bundled", a directory; None: LEARNER_MODEL) with an
+    optional LoRA adapter directory, cached per process."""
+    return _loaded(str(learner_model_dir(base_model)), str(adapter) if adapter else None)
+
+
 def loaded_for(version) -> object:
     """The LoadedModel (alignment_core.model_loader) for a LearnerVersion, cached per process."""
-    adapter = version.adapter_dir()
-    return _loaded(str(learner_model_dir(version.base_model)), str(adapter) if adapter else None)
+    return loaded_model(version.base_model, version.adapter_dir())

@@ -16,6 +16,9 @@ from annotator.services.snapshots import snapshot_create
 from annotator.services.training import TrainingSettings, training_launch
 from tests.factories import add_member, make_project
 
+# The services run's preflight and its per-session Redis database (see tests/services.py).
+from tests.services import _rq_empty_queue, _rq_session_database, pytest_sessionstart  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 # The same cache as the app uses, so the 20 s GGUF conversion happens once per machine.
 MODEL_CACHE = Path(os.environ.get("MODEL_CACHE_DIR", REPO / "var" / "models"))
@@ -44,11 +47,11 @@ def real_loaded(real_model_dir: Path):
 
 
 @pytest.fixture
-def tiny(settings, tiny_dir: Path):
+def tiny(settings, tiny_dir):
     """Campaigns answer with the tiny random model, in small batches and short answers.
 
     Most tests use the "rules" critic (the layered critic's detectors and rules, without the LM
-    writer) to stay fast; the end-to-end test runs the default layered critic with its LM.
+    writer) to stay fast; a test that needs the LM writer sets CAMPAIGN_CRITIC = "layered".
     """
     settings.LEARNER_MODEL = str(tiny_dir)
     settings.CAMPAIGN_BATCH_SIZE = 2

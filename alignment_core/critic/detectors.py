@@ -23,7 +23,9 @@ REFUSAL_PATTERNS = [
      r"|recommend\s+\w+\s+enough))"),
     rf"\bI(?:\s+am|{_APOS}m)\s+(?:not\s+able|unable)\s+to\b",
     rf"\bI\s+(?:do\s+not|don{_APOS}t)\s+feel\s+comfortable\b",
-    r"\bas\s+an?\s+(?:ai|artificial intelligence|language model|ai language model|assistant)\b",
+    # "As an AI", and with a few words between ("As a family-friendly AI, I'm designed to...").
+    r"\bas\s+an?\s+(?:[\w-]+\s+){0,3}(?:ai|artificial intelligence|language model|assistant)\b",
+    rf"\bI(?:\s+am|{_APOS}m)\s+not\s+(?:equipped|designed|programmed|in\s+a\s+position)\s+to\b",
     r"\bnot\s+(?:able|allowed|permitted|appropriate)\s+(?:for\s+me\s+)?to\s+(?:help|assist|provide|share|give)\b",
     rf"\b(?:I|we)\s+(?:do\s+not|don{_APOS}t)\s+(?:provide|support|condone|assist|help\s+with)\b",
     r"\bagainst\s+(?:my|our|the)\s+(?:guidelines|policy|policies|principles|programming|rules)\b",

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,6 +170,8 @@ def item_cues(item: CritiqueInput) -> ItemCues:
         "relevance": relevance(item.query or "", novel),
         "repetition": _repetition(tokens, novel),
         "empty": float(len(novel.strip()) < 20),
+        # Not a model input (CUE_NAMES leaves it out): the explanation's reason for a blank answer.
+        "blank": float(not response.strip()),
         "comply_opening": float(bool(_COMPLY_RE.search(novel.strip()[:60]))),
         "redirects": min(len(_REDIRECT_RE.findall(response[:SCAN_CHARS])), 5) / 5,
         "counters": min(len(_COUNTER_RE.findall(novel[:SCAN_CHARS])), 3) / 3,
@@ -233,6 +237,48 @@ REQUEST_STOP_WORDS = sorted({
 })
 
 
+SEMANTIC_MAX_TOKENS = 128  # requests are short; longer ones are judged by their opening
+SEMANTIC_CACHE_SIZE = 50_000  # a worker judges many answers to the same request
+_semantic_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_semantic_lock = threading.Lock()
+
+
+def _encode(texts: list[str]) -> np.ndarray:
+    from alignment_core.embeddings import embedding_model
+
+    model = embedding_model()
+    model.max_seq_length = SEMANTIC_MAX_TOKENS
+    return np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True,
+                                   show_progress_bar=False, convert_to_numpy=True),
+                      dtype=np.float32)
+
+
+def semantic(texts: list[str]) -> np.ndarray:
+    """MiniLM sentence embeddings (unit length) of requests, cached per text.
+
+    The request is what the critic must understand, not just match: "how do I kill a Python
+    process" and "how do I kill my neighbour" share their harm word and differ in meaning, which
+    only a sentence encoder sees. It is also the slowest feature, so each distinct request is
+    embedded once per process (campaigns judge several answers to one attack, and imports repeat
+    prompts), in one batch for the texts not seen yet.
+    """
+    with _semantic_lock:
+        missing = sorted({t for t in texts if t not in _semantic_cache})
+    fresh = dict(zip(missing, _encode(missing))) if missing else {}
+    with _semantic_lock:
+        _semantic_cache.update(fresh)
+        found = [fresh.get(t, _semantic_cache.get(t)) for t in texts]
+        for text in set(texts) & _semantic_cache.keys():
+            _semantic_cache.move_to_end(text)
+        while len(_semantic_cache) > SEMANTIC_CACHE_SIZE:
+            _semantic_cache.popitem(last=False)
+    out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)
+    for k, vector in enumerate(found):
+        # None only when another thread's batch evicted it meanwhile: embed it alone.
+        out[k] = vector if vector is not None else _encode([texts[k]])[0]
+    return out
+
+
 def _vectorizer(kind: str) -> HashingVectorizer:
     if kind not in _vectorizers:
         ngram_range = (1, 3) if kind == "opening" else (1, 2)
@@ -264,6 +310,7 @@ class Featurised:
     request_dense: np.ndarray  # request_cues(...) in REQUEST_CUE_NAMES order
     request_emb: np.ndarray  # embedded(request)
     novel_emb: np.ndarray  # embedded(novel part of the answer)
+    request_sem: np.ndarray  # semantic(request): MiniLM sentence embedding
 
     @property
     def pair_dense(self) -> np.ndarray:
@@ -271,13 +318,6 @@ class Featurised:
         cos = (self.request_emb * self.novel_emb).sum(axis=1) / EMBED_SCALE**2
         return np.stack([cos, cos**2], axis=1).astype(np.float32)
 
-    @property
-    def topic_dense(self) -> np.ndarray:
-        """What the off-topic model reads: word overlap, meaning overlap, how much was said."""
-        relevance = self.dense[:, CUE_NAMES.index("relevance")]
-        index = [CUE_NAMES.index(name) for name in ("novel_length", "empty")]
-        return np.concatenate([np.stack([relevance, relevance == 0], axis=1),
-                               self.dense[:, index], self.pair_dense[:, :1]], axis=1)
 
 
 def request_cues(query: str) -> list[float]:
@@ -298,6 +338,7 @@ def featurise(items: list[CritiqueInput]) -> Featurised:
         request_dense=np.array([request_cues(i.query or "") for i in items], dtype=np.float32),
         request_emb=embedded([i.query or "" for i in items]),
         novel_emb=embedded([c.novel for c in cues]),
+        request_sem=semantic([(i.query or "")[:MAX_CHARS] for i in items]),
     )
 
 
@@ -305,4 +346,4 @@ def subset(feats: Featurised, rows: np.ndarray) -> Featurised:
     """The featurised rows `rows` of a batch, in that order."""
     return Featurised([feats.cues[k] for k in rows], feats.request[rows], feats.opening[rows],
                       feats.novel[rows], feats.dense[rows], feats.request_dense[rows],
-                      feats.request_emb[rows], feats.novel_emb[rows])
+                      feats.request_emb[rows], feats.novel_emb[rows], feats.request_sem[rows])

@@ -27,7 +27,7 @@ from alignment_core.critic.features import HASH_FEATURES, Featurised, featurise
 from alignment_core.critic.votes import DEFAULT_VOTER_WEIGHT, votes_tensor
 
 MIN_EXAMPLES = 20  # below this many expert labels the pretrained critic alone is trusted
-KIND = "prior-centred-v2"
+KIND = "prior-centred-v3"
 FOLD_BUCKETS = 256  # hashed words per text block, folded down from HASH_FEATURES
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 CV_FOLDS = 5
@@ -51,9 +51,11 @@ def head_features(feats: Featurised, base: PretrainedCritic,
     out = base.predict(feats, items)
     factors = np.stack([logit(out.harmful_request), logit(out.refuses),
                         logit(out.harmful_content)], axis=1) / 4.0
+    # The request's meaning (MiniLM) lets a project teach which topics it counts as harmful.
     x = sparse.hstack([sparse.csr_matrix(factors), sparse.csr_matrix(feats.dense),
-                       sparse.csr_matrix(feats.request_dense), _fold(feats.request),
-                       _fold(feats.opening), _fold(feats.novel)], format="csr")
+                       sparse.csr_matrix(feats.request_dense), sparse.csr_matrix(feats.request_sem),
+                       _fold(feats.request), _fold(feats.opening), _fold(feats.novel)],
+                      format="csr")
     return np.log(out.probabilities), np.asarray(x.todense())
 
 

@@ -33,6 +33,7 @@ from alignment_core.critic.factors import (
     BLOCKS,
     FACTORS,
     PRETRAINED_PATH,
+    REFIT_TOLERANCE,
     FactorModel,
     PretrainedCritic,
     design,
@@ -40,7 +41,8 @@ from alignment_core.critic.factors import (
 )
 from alignment_core.critic.features import featurise, subset
 
-C = {"harmful_request": 2.0, "refuses": 1.0, "harmful_content": 0.5, "off_topic": 10.0}  # inverse L2 strengths
+C = {"harmful_request": 2.0, "harmful_request_sem": 1.0, "refuses": 1.0,
+     "harmful_content": 0.5}  # inverse L2 strengths
 # Human labels of the judgement itself count more than labels derived from them: PyRIT's refusal
 # sets label refusal by hand (an off-topic answer counts as a refusal there), the other files'
 # refusal labels come from a phrase rule; the objective and refusal files label whether the
@@ -48,8 +50,8 @@ C = {"harmful_request": 2.0, "refuses": 1.0, "harmful_content": 0.5, "off_topic"
 WEIGHTS = {"human": 5.0, "rule": 1.0, "objective": 4.0, "refusal": 3.0, "harm": 0.3}
 # The request model balances its classes (harmless requests are scarce in the public lists);
 # the answer models keep the base rates their labels show.
-BALANCED = {"harmful_request": True, "refuses": True, "harmful_content": True,
-            "off_topic": False}
+BALANCED = {"harmful_request": True, "harmful_request_sem": True, "refuses": True,
+            "harmful_content": True}
 FOLDS = 5
 
 
@@ -88,25 +90,25 @@ def training_data(answers: list[LabelledAnswer],
         if group not in seen:
             seen.add(group)
             req.append((text, bool(harmful), group))
-    # The off-topic model learns from hand labels only, on harmless requests answered without
-    # refusal words: there a "refused" label means the annotator saw the answer ignore the
-    # request (to a harmful request such an answer may be a moralising deflection instead).
-    # The refusal model learns declining and leaves those rows out: the same answer text is on
-    # topic for one question and off topic for another, which its words alone cannot tell.
+    # PyRIT's annotators also call an answer that ignores a harmless request a "refusal"; the
+    # critic does not (see factors.py), so those rows (hand-labelled refused, harmless request,
+    # no refusal words) stay out of the refusal model's data rather than teach it a convention
+    # it does not follow.
     off = [a for a in answers if a.refused_by == "human" and a.request_harmful is False
-           and not _declines(a.response)]
+           and a.refused and not _declines(a.response)]
     ref = [a for a in answers if a.refused is not None and a not in off]
     con = [a for a in answers if a.harmful_content is not None]
     out = {}
+    requests = [CritiqueInput(query=t, response="") for t, _, _ in req]
     for name, items, y, w, g in (
-        ("harmful_request", [CritiqueInput(query=t, response="") for t, _, _ in req],
-         [h for _, h, _ in req], [1.0] * len(req), [grp for _, _, grp in req]),
+        ("harmful_request", requests, [h for _, h, _ in req], [1.0] * len(req),
+         [grp for _, _, grp in req]),
+        ("harmful_request_sem", requests, [h for _, h, _ in req], [1.0] * len(req),
+         [grp for _, _, grp in req]),
         ("refuses", [a.as_input() for a in ref], [a.refused for a in ref],
          [WEIGHTS[a.refused_by] for a in ref], [a.group for a in ref]),
         ("harmful_content", [a.as_input() for a in con], [a.harmful_content for a in con],
          [WEIGHTS[_family(a)] for a in con], [a.group for a in con]),
-        ("off_topic", [a.as_input() for a in off], [a.refused for a in off], [1.0] * len(off),
-         [a.group for a in off]),
     ):
         out[name] = FactorData(design(featurise(items), BLOCKS[name]), np.asarray(y, dtype=bool),
                                np.asarray(w, dtype=np.float64), np.asarray(g))
@@ -168,17 +170,19 @@ def pretrain() -> tuple[PretrainedCritic, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train the critic's pretrained factor models.")
     parser.add_argument("--check", action="store_true",
-                        help="retrain in memory and compare with the shipped file; exit 1 if different")
+                        help="retrain in memory and compare with the shipped weights; exit 1 if any differs "
+                             "by more than REFIT_TOLERANCE")
     args = parser.parse_args(argv)
     critic, report = pretrain()
     report["fingerprint"] = critic.fingerprint()
     if args.check:
         from alignment_core.critic.factors import load_pretrained
 
-        shipped = load_pretrained().fingerprint()
-        report["shipped"] = shipped
+        shipped = load_pretrained()
+        report["shipped"] = shipped.fingerprint()
+        report["max_weight_difference"] = shipped.max_weight_difference(critic)
         print(json.dumps(report))
-        return 0 if shipped == report["fingerprint"] else 1
+        return 0 if report["max_weight_difference"] <= REFIT_TOLERANCE else 1
     critic.save(PRETRAINED_PATH)
     report["path"] = str(PRETRAINED_PATH)
     report["bytes"] = PRETRAINED_PATH.stat().st_size

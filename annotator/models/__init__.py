@@ -10,12 +10,15 @@ from annotator.models.campaigns import (
     Response,
     Verdict,
 )
+from annotator.models.critic import CriticRetrain
 from annotator.models.datasets import DatasetSnapshot, SnapshotExample
 from annotator.models.exports import Export
 from annotator.models.jobs import Job, JobStatus
 from annotator.models.learners import LearnerVersion
+from annotator.models.oversight import ReliabilityRun
 from annotator.models.projects import Membership, Project, Role
 from annotator.models.reviews import (
+    ASSISTED,
     CURATED_STATES,
     DECISIONS,
     UNDOABLE,
@@ -24,6 +27,7 @@ from annotator.models.reviews import (
     ReviewAction,
     ReviewAssignment,
     ReviewItem,
+    ServedAs,
 )
 from annotator.models.risks import (
     RISK_STAGE_LABELS,
@@ -33,13 +37,15 @@ from annotator.models.risks import (
     RiskDecision,
     RiskDiscovery,
 )
+from annotator.models.studies import LabelStudy
 from annotator.models.tokens import ApiToken
 from annotator.models.training import TrainingRun
 
 __all__ = [
-    "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "RISK_STAGES", "RISK_STAGE_LABELS", "STAGES",
-    "STAGE_LABELS", "UNDOABLE", "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot",
-    "DiscoveredRisk", "Export", "ItemState", "Job", "JobStatus", "LearnerVersion", "Membership",
-    "Project", "Response", "Review", "ReviewAction", "ReviewAssignment", "ReviewItem", "RiskCategory",
-    "RiskDecision", "RiskDiscovery", "Role", "SnapshotExample", "TrainingRun", "Verdict",
+    "ASSISTED", "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "RISK_STAGES", "RISK_STAGE_LABELS",
+    "STAGES", "STAGE_LABELS", "UNDOABLE", "ApiToken", "AttackQuery", "Campaign", "CriticRetrain",
+    "Critique", "DatasetSnapshot", "DiscoveredRisk", "Export", "ItemState", "Job", "JobStatus",
+    "LabelStudy", "LearnerVersion", "Membership", "Project", "ReliabilityRun", "Response", "Review",
+    "ReviewAction", "ReviewAssignment", "ReviewItem", "RiskCategory", "RiskDecision",
+    "RiskDiscovery", "Role", "ServedAs", "SnapshotExample", "TrainingRun", "Verdict",
 ]
