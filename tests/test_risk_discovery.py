@@ -15,7 +15,6 @@ import json
 import random
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from alignment_core.attacker import STRATEGIES, Goal, behaviours
@@ -37,7 +36,7 @@ from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.review import review_submit
 from annotator.services.risks import risk_discovery_execute, risk_discovery_start
 from tests.core.risk_data import OPENERS, STEPS, planted_requests
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_project, run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,10 +54,6 @@ def cache_dir(tmp_path_factory):
 def project(tiny, settings, cache_dir):
     settings.DATA_DIR = cache_dir  # the embedding cache lives here, shared by the module
     return make_project()
-
-
-def run_worker() -> None:
-    call_command("worker", "--batch", "--interval", "0")
 
 
 def planted_rows(seed: int = 0) -> list[dict]:
@@ -111,8 +106,10 @@ def best_clusters(clusters: list[dict], truth: dict[int, dict]) -> dict[str, dic
     for group in PLANTED:
         members = {pk for pk, row in truth.items()
                    if row["group"] == group and row["verdict"] == "unsafe"}
-        cluster = max(clusters, key=lambda c: len(members & set(c["member_ids"])))
-        hits = len(members & set(cluster["member_ids"]))
+        # Stored clusters hold ids as strings (alignment_core's), the API's as integers.
+        ids = {id(c): {int(i) for i in c["member_ids"]} for c in clusters}
+        cluster = max(clusters, key=lambda c: len(members & ids[id(c)]))
+        hits = len(members & ids[id(cluster)])
         found[group] = {"cluster": cluster, "precision": hits / cluster["size"],
                         "recall": hits / len(members), "rank": cluster["rank"]}
     return found
@@ -171,7 +168,7 @@ def test_dismiss_is_remembered_and_adopt_feeds_the_next_campaign(project, admin,
     risk_discovery_start(project=project, user=admin)
     run_worker()
     first = RiskDiscovery.objects.filter(project=project).first()
-    clusters = [{"id": r.pk, "rank": r.rank, **r.data} for r in first.risks.all()]
+    clusters = [{**r.data, "id": r.pk, "rank": r.rank} for r in first.risks.all()]
     found = best_clusters(clusters, truth)
     wildlife, fixing = (found[group]["cluster"]["id"] for group in PLANTED)
     client.force_login(admin)
@@ -207,7 +204,7 @@ def test_dismiss_is_remembered_and_adopt_feeds_the_next_campaign(project, admin,
     assert again.status == JobStatus.SUCCEEDED, again.error
     assert again.progress["save"]["vectors_new"] == 0 and again.progress["save"]["vectors_cached"]
     rows = {r.pk: r for r in again.risks.select_related("decision")}
-    found = best_clusters([{"id": pk, "rank": r.rank, **r.data} for pk, r in rows.items()],
+    found = best_clusters([{**r.data, "id": pk, "rank": r.rank} for pk, r in rows.items()],
                           truth)
     kept_fixing = rows[found["match_fixing"]["cluster"]["id"]]
     kept_wildlife = rows[found["wildlife_trafficking"]["cluster"]["id"]]

@@ -100,8 +100,10 @@ class RiskDecision(models.Model):
                                 related_name="risk_decisions")
     action = models.CharField(max_length=16, choices=Action.choices)
     cluster_key = models.CharField(max_length=40)  # the cluster's id when it was decided
+    # RESTRICT: an adopted category cannot be deleted while its decision stands, but deleting
+    # the project takes both.
     category = models.OneToOneField(RiskCategory, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="decision")
+                                    on_delete=models.RESTRICT, related_name="decision")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     decided_at = models.DateTimeField(default=timezone.now)

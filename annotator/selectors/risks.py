@@ -44,8 +44,10 @@ def risk_attacks(*, project: Project, response_ids: Sequence[int] | None = None,
     not attacks), and so are held-out campaigns, whose attacks must stay independent of what the
     attacker is seeded with (as in `attack_history`).
     """
-    critiques = (Critique.objects.filter(response__attack__project=project,
-                                         response__attack__is_benign=False)
+    # is_benign None (an imported prompt nobody labelled) counts as an attack: the verdict
+    # decides whether it succeeded.
+    critiques = (Critique.objects.filter(response__attack__project=project)
+                 .exclude(response__attack__is_benign=True)
                  .exclude(response__attack__campaign__held_out=True))
     if response_ids is not None:
         critiques = critiques.filter(response_id__in=list(response_ids))
