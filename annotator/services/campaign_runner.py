@@ -25,6 +25,7 @@ from annotator.models import STAGES, AttackQuery, Campaign, Critique, JobStatus,
 from annotator.services.critic import critique_input_for
 from annotator.services.jobs import JobCancelled, job_finish, job_progress, job_start
 from annotator.services.review_items import review_items_create
+from annotator.services.risks import risk_discovery_after_campaign
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class _Runner:
             return
         from alignment_core.attacker import AttackConfig, generate_attacks
         from annotator.selectors.campaigns import attack_history
+        from annotator.selectors.risks import adopted_behaviours
 
         self.progress("attack", 0, campaign.budget)
         config = AttackConfig(strategies=list(campaign.strategies),
@@ -72,8 +74,10 @@ class _Runner:
                               budget=campaign.budget, seed=campaign.seed)
         history = attack_history(project=campaign.project, before=campaign)
         needs_learner = any(_strategy_needs_learner(s) for s in campaign.strategies)
+        # Categories adopted from discovered risks join the seed behaviours (the loop closes).
         attacks = generate_attacks(config, learner=self.learner() if needs_learner else None,
-                                   history=[scored for scored, _ in history])
+                                   history=[scored for scored, _ in history],
+                                   extra_behaviours=adopted_behaviours(project=campaign.project))
         parents = {scored.attack.text: pk for scored, pk in history}
         rows = [AttackQuery(project=campaign.project, campaign=campaign, seq=seq, text=a.text,
                             strategy=a.strategy, category=a.category,
@@ -285,4 +289,8 @@ def campaign_execute(*, campaign: Campaign, on_progress: ProgressHook | None = N
         logger.exception("Campaign %s failed", campaign.pk)
         raise
     job_finish(job=campaign, status=JobStatus.SUCCEEDED)
+    try:
+        risk_discovery_after_campaign(campaign=campaign)
+    except Exception:  # a follow-up must not turn a finished campaign into a failed task
+        logger.exception("Could not queue risk discovery after campaign %s", campaign.pk)
     return campaign
