@@ -211,8 +211,8 @@ class Review(models.Model):
     final_severity = models.PositiveSmallIntegerField(null=True, blank=True)
     corrected_response = models.TextField(blank=True)
     # {dimension: 0-4} this decision gives the learner's answer: the critic's scores (re-read
-    # for the expert's verdict when it differs) with the expert's corrections; empty on a skip.
-    dimensions = models.JSONField(default=dict, blank=True)
+    # for the expert's verdict when it differs) with the expert's corrections; None on a skip.
+    dimensions = models.JSONField(null=True, blank=True)
     reason_code = models.CharField(max_length=32, blank=True)
     note = models.TextField(blank=True)
     seconds_spent = models.FloatField(default=0.0)

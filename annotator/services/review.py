@@ -281,7 +281,7 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
             if corrections:
                 raise ValidationError({"dimensions": "A skip gives no label: leave the "
                                                      "dimensions out."})
-            verdict, response, severity, scores = "", "", None, {}
+            verdict, response, severity, scores = "", "", None, None
         else:
             verdict, response, severity = decision_label(
                 critique=item.critique, action=action, final_verdict=final_verdict,
