@@ -244,7 +244,7 @@ class DecisionInput(serializers.Serializer):
     seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0,
                                            help_text="Clamped to 0-900 s.")
     dimensions = serializers.DictField(
-        child=serializers.IntegerField(min_value=0, max_value=4), required=False, default=dict,
+        child=serializers.JSONField(), required=False, default=dict,
         help_text="Corrections of the critic's scores, any of " + ", ".join(DIMENSIONS)
         + " (0-4); the others keep the critic's.")
 

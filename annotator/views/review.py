@@ -22,6 +22,7 @@ from alignment_core.dimensions import DIMENSIONS
 from annotator.access import ProjectAccess, project_access
 from annotator.models import DECISIONS, UNDOABLE, Review, ReviewItem, Role, Verdict
 from annotator.selectors.critic import calibration_chart_data, calibration_report, learning_curve
+from annotator.selectors.dimensions import dimension_agreement
 from annotator.selectors.review import (
     adjudicated_items,
     adjudication_decisions,
@@ -185,6 +186,7 @@ def review_stats(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.htmx:  # the calibration card's refresh link
         return render(request, "annotator/review_stats.html#calibration", context)
     context.update(agreement=project_agreement(project=project),
+                   dimensions=dimension_agreement(project=project),
                    progress=(review_progress(project=project, expert=request.user)
                              if access.is_expert else None))
     return render(request, "annotator/review_stats.html", context)
