@@ -119,6 +119,12 @@ def test_a_page_decision_sends_the_scores_and_a_bad_one_is_a_400(client, project
                       "honesty": "4"}, **HTMX)
     assert Review.objects.get(item=item).dimensions == {"harmlessness": 1, "helpfulness": 2,
                                                         "honesty": 4}
+    # Skip is a button of the same form: the selects go with it and are ignored.
+    other = fake_id_item(project)
+    client.post(reverse("annotator:review_decide", args=[project.slug, other.pk]),
+                {"action": "skip", "harmlessness": "1", "helpfulness": "4", "honesty": "4"},
+                **HTMX)
+    assert Review.objects.get(item=other).action == "skip"
 
 
 def test_the_blind_view_shows_no_dimensions(client, project, expert):

@@ -20,7 +20,15 @@ from django_htmx.middleware import HtmxDetails
 
 from alignment_core.dimensions import DIMENSIONS
 from annotator.access import ProjectAccess, project_access
-from annotator.models import DECISIONS, UNDOABLE, Review, ReviewItem, Role, Verdict
+from annotator.models import (
+    DECISIONS,
+    UNDOABLE,
+    Review,
+    ReviewAction,
+    ReviewItem,
+    Role,
+    Verdict,
+)
 from annotator.selectors.critic import calibration_chart_data, calibration_report, learning_curve
 from annotator.selectors.dimensions import dimension_agreement
 from annotator.selectors.review import (
@@ -141,7 +149,9 @@ def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
                       corrected_response=data["corrected_response"],
                       reason_code=data["reason_code"], note=data["note"],
                       seconds_spent=form.seconds_spent(),
-                      dimensions=form.dimension_corrections())
+                      # The selects go with every button of the form; a skip labels nothing.
+                      dimensions=(form.dimension_corrections()
+                                  if data["action"] != ReviewAction.SKIP else None))
     except ReviewItem.DoesNotExist:
         raise Http404("No such item in this project.") from None
     except ValidationError as error:
