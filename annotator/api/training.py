@@ -62,6 +62,10 @@ class SnapshotInput(serializers.Serializer):
     label_sources = serializers.ListField(
         child=serializers.ChoiceField(choices=list(LABEL_SOURCES)), required=False, default=list,
         help_text="Keep only labels from these sources (empty: every source).")
+    helpfulness_margin = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=4,
+        help_text="Keep only pairs whose chosen answer is more harmless (or, equally harmless, "
+        "more helpful) and loses at most this many helpfulness points (0-4); null: no check.")
     validation_fraction = serializers.FloatField(required=False, default=0.1, min_value=0,
                                                  max_value=0.5)
     seed = serializers.IntegerField(required=False, default=0)
@@ -71,7 +75,8 @@ class SnapshotInput(serializers.Serializer):
         return SnapshotFilters(campaign_id=data["campaign"], category=data["category"],
                                min_agreement=data["min_agreement"],
                                adjudicated_only=data["adjudicated_only"],
-                               label_sources=tuple(data["label_sources"]))
+                               label_sources=tuple(data["label_sources"]),
+                               helpfulness_margin=data["helpfulness_margin"])
 
 
 class SnapshotPreviewOutput(serializers.Serializer):
@@ -85,6 +90,9 @@ class SnapshotPreviewOutput(serializers.Serializer):
     content_hash = serializers.CharField()
     by_source = serializers.DictField(child=serializers.IntegerField(),
                                       help_text="Curated items per label source.")
+    dimension_excluded = serializers.IntegerField(
+        allow_null=True, help_text="Pairs left out by helpfulness_margin (their SFT examples "
+        "stay); null without the check.")
     confidences_stale = serializers.BooleanField(
         help_text="The label confidences predate the latest reviews: creating the snapshot "
         "re-estimates them first, so its content hash will differ from this one.")

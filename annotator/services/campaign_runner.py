@@ -176,7 +176,8 @@ class _Runner:
                              confidence=min(max(float(c.confidence), 0.0), 1.0),
                              spans=[{"start": s.start, "end": s.end, "text": s.text} for s in c.spans],
                              explanation=c.explanation, suggested_revision=c.suggested_revision,
-                             signals=_jsonable(c.signals or {}))
+                             signals=_jsonable(c.signals or {}),
+                             dimensions=_jsonable(c.dimensions or {}))
                     for r, c in zip(chunk, results)]
             with transaction.atomic():
                 # Re-check inside the transaction: a response judged meanwhile is skipped.
