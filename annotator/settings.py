@@ -312,6 +312,8 @@ SPECTACULAR_SETTINGS = {
         "VerdictEnum": "annotator.models.campaigns.Verdict",
         "ItemStateEnum": "annotator.models.reviews.ItemState",
         "TrainingMethodEnum": "annotator.models.training.TrainingRun.Method",
+        # The launch inputs take the method from the declared training setting (its values only).
+        "LaunchMethodEnum": "alignment_core.training.config.METHODS",
     },
 }
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from annotator.models import (
     DatasetSnapshot,
     Export,
     ItemState,
     JobStatus,
+    LabelStudy,
     LearnerVersion,
     ReliabilityRun,
+    RiskDiscovery,
     Role,
     SnapshotExample,
     TrainingRun,
@@ -33,6 +36,7 @@ from tests.factories import (
     active_learner,
     add_member,
     make_campaign,
+    make_discovered_risk,
     make_project,
     make_review_item,
     make_user,
@@ -118,9 +122,18 @@ def hostile_world():
     reliability_execute(run=ReliabilityRun.objects.create(project=project))
     failed = ReliabilityRun.objects.create(project=project, status=JobStatus.FAILED,
                                            error=HOSTILE)
+    # A failed label-source study, and a discovery whose cluster is named by hostile text.
+    study = LabelStudy.objects.create(project=project, snapshot=snapshot, name=HOSTILE,
+                                      base_version=active_learner(project), error=HOSTILE,
+                                      status=JobStatus.FAILED)
+    discovery = RiskDiscovery.objects.create(project=project, status=JobStatus.SUCCEEDED,
+                                             finished_at=timezone.now())
+    risk = make_discovered_risk(project, [settled], name=HOSTILE, keywords=(HOSTILE, "ivory"),
+                                discovery=discovery)
     objects = {"campaign": campaign.pk, "item": disputed.pk, "critique": pending.critique_id,
                "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk,
-               "export": export.pk, "token": None, "reliability_run": failed.pk}
+               "export": export.pk, "token": None, "reliability_run": failed.pk,
+               "study": study.pk, "discovery": discovery.pk, "risk": risk.pk}
     return {"project": project, "admin": admin, "objects": objects, "pending": pending}
 
 
