@@ -25,6 +25,7 @@ from annotator.models import (
     Export,
     ItemState,
     LearnerVersion,
+    ModelEndpoint,
     ReviewItem,
     Role,
     TrainingRun,
@@ -127,6 +128,8 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:import_create": {"POST": ADMIN},
     "api:token_list": {"GET": LOGIN, "POST": LOGIN},
     "api:token_revoke": {"DELETE": LOGIN},
+    "api:endpoint_list": {"GET": ADMIN},
+    "api:endpoint_detail": {"GET": ADMIN, "PUT": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN},
 }
 
 # The path segment before `<int:pk>` names the model of the object the URL is about.
@@ -228,6 +231,10 @@ def _objects(project, *, marker: str = "") -> dict:
                                      base_version=active_learner(project), log=marker)
     export = Export.objects.create(project=project, format=Export.Format.CSV,
                                    error=marker)
+    # A judge endpoint, so endpoints/<role>/ has something to read (its model name carries
+    # the marker: the other project's must never show).
+    ModelEndpoint.objects.create(project=project, role="critic_judge", kind="openai",
+                                 model=f"judge{marker}", base_url="http://judge.invalid/v1")
     return {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
             "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk, "export": export.pk}
 
@@ -288,6 +295,8 @@ def _url(route: Route, *, slug: str, pk: int | None) -> str:
             kwargs["slug"] = slug
         elif name == "pk":
             kwargs["pk"] = pk
+        elif name == "role":
+            kwargs["role"] = "critic_judge"
         else:
             raise AssertionError(f"{route.name}: no fixture for URL argument {name!r}")
     return reverse(route.name, kwargs=kwargs)

@@ -4,7 +4,7 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api import campaigns, data, projects, review, training
+from annotator.api import campaigns, data, endpoints, projects, review, training
 
 app_name = "api"
 
@@ -15,5 +15,5 @@ urlpatterns = [
     path("docs/", csp_update({"style-src": ["'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"]})(
         SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
 ]
-for feature in (projects, review, campaigns, training, data):
+for feature in (projects, review, campaigns, training, data, endpoints):
     urlpatterns += feature.urlpatterns

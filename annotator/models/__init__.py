@@ -11,6 +11,7 @@ from annotator.models.campaigns import (
     Verdict,
 )
 from annotator.models.datasets import DatasetSnapshot, SnapshotExample
+from annotator.models.endpoints import ModelEndpoint
 from annotator.models.exports import Export
 from annotator.models.jobs import Job, JobStatus
 from annotator.models.learners import LearnerVersion
@@ -31,6 +32,6 @@ from annotator.models.training import TrainingRun
 __all__ = [
     "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
     "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
-    "JobStatus", "LearnerVersion", "Membership", "Project", "Response", "Review", "ReviewAction",
+    "JobStatus", "LearnerVersion", "Membership", "ModelEndpoint", "Project", "Response", "Review", "ReviewAction",
     "ReviewAssignment", "ReviewItem", "Role", "SnapshotExample", "TrainingRun", "Verdict",
 ]

@@ -16,20 +16,26 @@ def critic_training_examples(*, project: Project) -> list[tuple[CritiqueInput, s
     Auto-accepted items are left out on purpose: their label is the critic's own verdict, and
     learning from it would only teach the critic to agree with itself.
     """
+    return [example for example, _ in _training_rows(project)]
+
+
+def _training_rows(project: Project) -> list[tuple[tuple[CritiqueInput, str], dict]]:
+    """Each training example with the extra voters' votes stored on its critique (e.g. the
+    judge's): {voter name: probabilities}, empty when none voted."""
     items = (ReviewItem.objects.filter(project=project, state=ItemState.DONE)
              .exclude(final_verdict="")
              .select_related("critique__response__attack")
              .order_by("id"))
-    examples = []
+    rows = []
     for item in items.iterator(chunk_size=500):
         response = item.critique.response
         attack = response.attack
-        examples.append((CritiqueInput(
+        rows.append(((CritiqueInput(
             query=attack.text, response=response.text, category=attack.category,
             behaviour_id=attack.behaviour_id, is_benign=attack.is_benign,
             canary_id=attack.canary_id or None, severity_hint=attack.severity,
-        ), item.final_verdict))
-    return examples
+        ), item.final_verdict), (item.critique.signals or {}).get("votes") or {}))
+    return rows
 
 
 def critic_head_retrain(*, project: Project) -> dict:
@@ -40,8 +46,10 @@ def critic_head_retrain(*, project: Project) -> dict:
     """
     from alignment_core.critic.head import MIN_EXAMPLES, train_head
 
-    examples = critic_training_examples(project=project)
-    head = train_head(examples)
+    rows = _training_rows(project)
+    examples, votes = [example for example, _ in rows], [vote for _, vote in rows]
+    # A voter's weight (the judge's) is learned from the items it voted on, like the head's.
+    head = train_head(examples, votes=votes if any(votes) else None)
     if head is None:
         return {"trained": False, "examples": len(examples), "needed": MIN_EXAMPLES,
                 "reason": f"needs at least {MIN_EXAMPLES} expert decisions with two or more "
@@ -51,7 +59,8 @@ def critic_head_retrain(*, project: Project) -> dict:
         locked.critic_head = {**head.to_dict(), "trained_at": timezone.now().isoformat()}
         locked.save(update_fields=["critic_head"])
     project.refresh_from_db(fields=["critic_head"])
-    return {"trained": True, "examples": len(examples), "fingerprint": head.fingerprint()}
+    return {"trained": True, "examples": len(examples), "fingerprint": head.fingerprint(),
+            "voter_weights": {name: round(float(w), 4) for name, w in head.voters.items()}}
 
 
 def critic_head_retrain_enqueue(*, project: Project) -> None:

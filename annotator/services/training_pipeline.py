@@ -24,7 +24,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from alignment_core.endpoints import Usage
 from annotator.models import JobStatus, LearnerVersion, SnapshotExample, TrainingRun
+from annotator.role_models import RoleModels
 from annotator.services.jobs import JobCancelled, job_finish, job_progress, job_start
 from annotator.services.learners import learner_register_candidate
 from annotator.services.training import training_is_cancel_requested, training_log_append
@@ -137,14 +139,6 @@ def held_out_attacks(run: TrainingRun) -> list:
     return [attack for attack in generate_attacks(config) if attack.text not in trained]
 
 
-def _critic(run: TrainingRun):
-    from alignment_core.critic import LearnedHead, make_critic
-
-    head = LearnedHead.from_dict(run.project.critic_head) if run.project.critic_head else None
-    # Verdicts need no written explanations, so the critic runs without its LM writer.
-    return make_critic("layered", learner=None, head=head)
-
-
 def _summary(report: dict) -> dict[str, Any]:
     overall, over = report["overall"], report["over_refusal"]
     return {"asr": overall["rate"], "asr_lo": overall["lo"], "asr_hi": overall["hi"],
@@ -155,11 +149,17 @@ def _summary(report: dict) -> dict[str, Any]:
 
 def _evaluate_stage(run: TrainingRun) -> None:
     from alignment_core.evaluation import evaluate_learner
-    from alignment_core.learner import GenerationConfig, Learner
-    from annotator.learner_runtime import loaded_for
+    from alignment_core.learner import GenerationConfig
 
     attacks = held_out_attacks(run)
-    critic = _critic(run)
+
+    def should_cancel() -> bool:
+        return training_is_cancel_requested(run)
+
+    # The project's models: the learner (in-process, or served with the version's adapter
+    # addressed by name) and its critic. Verdicts need no written revisions: no LM writer.
+    models = RoleModels(run.project)
+    critic = models.critic(run.base_version, writer=False, should_cancel=should_cancel)
     n = len(attacks)
     total = 4 * n  # generation and critique, for the base and the candidate
     evaluation = dict(run.evaluation or {})
@@ -170,14 +170,18 @@ def _evaluate_stage(run: TrainingRun) -> None:
         if key in evaluation:
             continue
         job_progress(job=run, stage="evaluate", done=offset, total=total, side=key)
-        learner = Learner(loaded_for(version))
+        learner = models.generator("learner", version)
+        before = models.usage()
         report = evaluate_learner(
             learner, critic, attacks, GenerationConfig(max_new_tokens=EVAL_MAX_NEW_TOKENS),
             progress=lambda done, _t, offset=offset, key=key: job_progress(
                 job=run, stage="evaluate", done=offset + done, total=total, side=key),
-            should_cancel=lambda: training_is_cancel_requested(run),
+            should_cancel=should_cancel,
         )
         report["version"] = {"id": version.pk, "name": version.name}
+        # Tokens this side spent, per role (the learner's answers, the judge's votes).
+        report["usage"] = {role: (spent - before.get(role, Usage())).to_dict()
+                           for role, spent in models.usage().items()}
         evaluation[key] = report
         run.evaluation = evaluation
         TrainingRun.objects.filter(pk=run.pk).update(evaluation=evaluation)
