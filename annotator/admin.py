@@ -13,7 +13,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(models.Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "reviews_per_item", "auto_accept_threshold", "created_at")
+    list_display = ("name", "slug", "reviews_per_item", "target_precision", "audit_rate", "created_at")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
 
@@ -72,8 +72,9 @@ class CritiqueAdmin(admin.ModelAdmin):
 
 @admin.register(models.ReviewItem)
 class ReviewItemAdmin(admin.ModelAdmin):
-    list_display = ("id", "project", "state", "priority", "reviews_done", "reviews_required")
-    list_filter = ("state", "project", "is_audit")
+    list_display = ("id", "project", "state", "priority", "reviews_done", "reviews_required",
+                    "is_gold", "label_confidence")
+    list_filter = ("state", "project", "is_audit", "is_gold")
     raw_id_fields = ("critique",)
 
 
@@ -81,8 +82,9 @@ class ReviewItemAdmin(admin.ModelAdmin):
 class ReviewAdmin(admin.ModelAdmin):
     """Read-only: reviews are the audit trail."""
 
-    list_display = ("id", "item", "expert", "action", "final_verdict", "created_at")
-    list_filter = ("action",)
+    list_display = ("id", "item", "expert", "action", "final_verdict", "blind", "gold_probe",
+                    "created_at")
+    list_filter = ("action", "blind", "gold_probe")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -93,7 +95,7 @@ class ReviewAdmin(admin.ModelAdmin):
 
 @admin.register(models.ReviewAssignment)
 class ReviewAssignmentAdmin(admin.ModelAdmin):
-    list_display = ("item", "expert", "opened_at")
+    list_display = ("item", "expert", "state", "blind", "gold_probe", "opened_at")
 
 
 @admin.register(models.DatasetSnapshot)
@@ -116,3 +118,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
 @admin.register(models.Export)
 class ExportAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "format", "status", "rows", "created_at")
+
+
+@admin.register(models.ReliabilityRun)
+class ReliabilityRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "status", "fingerprint", "created_at", "finished_at")
+    list_filter = ("status", "project")
+
+
+@admin.register(models.CriticRetrain)
+class CriticRetrainAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "trigger", "labels", "accuracy", "ece", "created_at")
+    list_filter = ("trigger", "project")

@@ -28,10 +28,15 @@ def _loaded(model_dir: str, adapter: str | None):
     return load_model(model_dir, adapter=adapter)
 
 
+def loaded_model(base_model: str | None, adapter: Path | None = None) -> object:
+    """The LoadedModel of a base model ("bundled", a directory; None: LEARNER_MODEL) with an
+    optional LoRA adapter directory, cached per process."""
+    return _loaded(str(learner_model_dir(base_model)), str(adapter) if adapter else None)
+
+
 def loaded_for(version) -> object:
     """The LoadedModel (alignment_core.model_loader) for a LearnerVersion, cached per process."""
-    adapter = version.adapter_dir()
-    return _loaded(str(learner_model_dir(version.base_model)), str(adapter) if adapter else None)
+    return loaded_model(version.base_model, version.adapter_dir())
 
 
 def local_learner(model: str) -> Learner:
@@ -41,4 +46,4 @@ def local_learner(model: str) -> Learner:
     the learner versions. Each call returns a fresh `Learner` (its own token count) on the
     cached weights.
     """
-    return Learner(_loaded(str(learner_model_dir(model)), None))
+    return Learner(loaded_model(model))

@@ -109,11 +109,12 @@ class RoleModels:
         judge = Judge(self.generator("critic_judge"), structured=endpoint.structured_output)
         return JudgeVoter(judge, should_cancel=should_cancel)
 
-    def critic(self, version: LearnerVersion, *, name: str = "layered", writer: bool = True,
-               should_cancel: Callable[[], bool] | None = None, **options: Any):
+    def critic(self, version: LearnerVersion | None, *, name: str = "layered",
+               writer: bool = True, should_cancel: Callable[[], bool] | None = None,
+               **options: Any) -> Any:
         """The project's critic: its learned head, the writer (unless `writer=False`: verdicts
-        only) and, for the layered critic, the judge as a voter. `options` go to the critic
-        (batch_size, max_new_tokens)."""
+        only; `version` is then unused) and, for the layered critic, the judge as a voter.
+        `options` go to the critic (batch_size, max_new_tokens)."""
         from alignment_core.critic import LearnedHead, make_critic
 
         head_data = self.project.critic_head

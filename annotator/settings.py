@@ -52,7 +52,8 @@ def envpath(name: str, default: Path) -> Path:
     return Path(os.environ.get(name, str(default))).expanduser().resolve()
 
 
-def database_from_url(url: str) -> dict:
+def database_from_url(url: str, *, pool: tuple[int, int] | None = (1, 8),
+                      prepared_statements: bool = True) -> dict:
     """Turn DATABASE_URL into Django's DATABASES entry; SQLite gets WAL and immediate writes.
 
     WAL lets the web server read while the worker writes; IMMEDIATE transactions take the write
@@ -62,6 +63,14 @@ def database_from_url(url: str) -> dict:
     closing the last connection to a WAL database checkpoints the log and deletes it, and
     opening one runs the PRAGMAs again; that cost about 5 ms of CPU on every API request on a
     2-core machine, a third of a review decision.
+
+    PostgreSQL: each process keeps a psycopg pool of `pool` = (min, max) connections (None:
+    one persistent connection per thread instead), which its threads borrow per request. With
+    `prepared_statements`, parameters are bound by the server and a statement run five times on
+    a connection becomes a prepared statement (psycopg's default), so the server stops parsing
+    and planning the review queue's queries on every request: it halved PostgreSQL's CPU per
+    review request. Turn it off behind a pooler that cannot keep them (PgBouncer in
+    transaction mode before 1.21): Django's defaults are client-side binding, nothing prepared.
     """
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
@@ -77,6 +86,15 @@ def database_from_url(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         }
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        options = config.setdefault("OPTIONS", {})
+        if prepared_statements:
+            options.update(server_side_binding=True, prepare_threshold=5)
+        if pool is not None:
+            # Django returns the connection to the pool after each request; kept connections
+            # (CONN_MAX_AGE) and a pool exclude each other.
+            config["CONN_MAX_AGE"] = 0
+            options["pool"] = {"min_size": pool[0], "max_size": pool[1], "timeout": 30}
     return config
 
 
@@ -160,7 +178,17 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")
-DATABASES = {"default": database_from_url(DATABASE_URL)}
+# PostgreSQL only (see database_from_url). A pool per process: size it to the process's threads
+# (gunicorn --threads); all processes on all hosts together must stay under max_connections.
+DATABASE_POOL = envbool("DATABASE_POOL", "true")
+DATABASE_POOL_MIN_SIZE = envint("DATABASE_POOL_MIN_SIZE", "1")
+DATABASE_POOL_MAX_SIZE = envint("DATABASE_POOL_MAX_SIZE", "8")
+DATABASE_PREPARED_STATEMENTS = envbool("DATABASE_PREPARED_STATEMENTS", "true")
+DATABASES = {"default": database_from_url(
+    DATABASE_URL,
+    pool=(DATABASE_POOL_MIN_SIZE, DATABASE_POOL_MAX_SIZE) if DATABASE_POOL else None,
+    prepared_statements=DATABASE_PREPARED_STATEMENTS,
+)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -212,6 +240,11 @@ DATA_DIR = envpath("DATA_DIR", BASE_DIR / "var" / "data")  # adapters, checkpoin
 # host the worker shares with the web server or other jobs, fewer threads than cores run much
 # faster than oversubscribed ones.
 TORCH_THREADS = envint("TORCH_THREADS", "0")
+# Processes one training run uses (alignment_core.training.launch): the GPUs of the worker's
+# host, or CPU processes over gloo. 1 trains in the worker process itself.
+TRAINING_PROCESSES = envint("TRAINING_PROCESSES", "1")
+if TRAINING_PROCESSES < 1:
+    raise ImproperlyConfigured(f"TRAINING_PROCESSES must be at least 1, not {TRAINING_PROCESSES}")
 # A running job that has not reported for this long is considered dead (its worker crashed).
 JOB_STALE_SECONDS = envint("JOB_STALE_SECONDS", "300")
 # Uploads larger than this are refused before parsing (imports).
@@ -226,12 +259,26 @@ CAMPAIGN_MAX_NEW_TOKENS = envint("CAMPAIGN_MAX_NEW_TOKENS", "96")  # the learner
 # "rules" (the same without the LM writer: much faster, no written explanations).
 CAMPAIGN_CRITIC = os.environ.get("CAMPAIGN_CRITIC", "layered")
 
+# The critic learns from every decision (annotator/services/critic_learning.py): the first
+# decision after a quiet spell schedules a check this many minutes later, and the check retrains
+# the project's critic head when at least CRITIC_RETRAIN_DECISIONS new decisions arrived. So a
+# burst of decisions makes one retrain, and retrains come at most every CRITIC_RETRAIN_MINUTES.
+CRITIC_RETRAIN_DECISIONS = envint("CRITIC_RETRAIN_DECISIONS", "50")
+CRITIC_RETRAIN_MINUTES = envfloat("CRITIC_RETRAIN_MINUTES", "10")
+if CRITIC_RETRAIN_DECISIONS < 1 or CRITIC_RETRAIN_MINUTES < 0:
+    raise ImproperlyConfigured("CRITIC_RETRAIN_DECISIONS must be at least 1 and "
+                               "CRITIC_RETRAIN_MINUTES at least 0")
+
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "db")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TASKS = tasks_from_env(TASKS_BACKEND, REDIS_URL)
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600}}
+    # Every `manage.py rqworker`, ours (`manage.py worker`) or one an operator starts: django-
+    # tasks' job class (RQ's own cannot call a Task), and jobs run in the worker process itself,
+    # as the database worker runs them (annotator/queue_backends.py says why).
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "rq.worker.SimpleWorker"}
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes unauthenticated calls 401, not 403.

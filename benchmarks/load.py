@@ -17,7 +17,8 @@ decide about 50 items a second.
 
 The last line printed is one JSON object: users, seconds, requests, rps, p50_ms, p95_ms, p99_ms,
 errors, decisions_acknowledged, decisions_stored, lost (acknowledged but not stored),
-unacknowledged (stored but never acknowledged), database.
+unacknowledged (stored but never acknowledged), database ("sqlite", or "postgresql" when
+DATABASE_URL names PostgreSQL).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from locust import between  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from benchmarks import locustfile  # noqa: E402
-from scripts.live_server import deployment_env, gunicorn, seed  # noqa: E402
+from scripts.live_server import deployment_env, gunicorn, is_postgres, seed  # noqa: E402
 
 SLUG = "load"
 
@@ -65,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="superalign-load-") as tmp, \
             deployment_env(Path(tmp), template_dir=Path(tmp) / "template") as env:
         workdir = Path(tmp)
-        database = env["DATABASE_URL"].split(":", 1)[0]
+        database = "postgresql" if is_postgres(env["DATABASE_URL"]) else "sqlite"
         print(f"Seeding the {database} database of {workdir} ...", flush=True)
         per_second = args.users / max(0.05, sum(args.think) / 2)  # items the experts can take
         items = args.items or max(500, int(min(per_second, 200) * args.seconds * 1.5))

@@ -26,6 +26,9 @@ Scenario "realistic" (the default) goes beyond uniform label flips; each choice 
 
 Scenario "uniform" is the textbook panel: same flip rates, uniform wrong verdicts, no class
 hardness, no difficulty, no lean, and nobody defers to the critic (errors independent).
+
+The experts reach a review queue only through `ReviewBackend` (next item, submit, results):
+`oversight_sim.CoreBackend` in memory, `oversight_django.DjangoBackend` through the app.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Protocol
 
 from alignment_core.critic.base import VERDICTS
+from alignment_core.oversight import ExpertVerdict
 
 PRIOR = {"safe": 0.40, "unsafe": 0.25, "refusal": 0.25, "over_refusal": 0.10}
 # Where a wrong verdict goes, given the true verdict.
@@ -48,6 +53,22 @@ UNIFORM = {c: {k: 1 / 3 for k in VERDICTS if k != c} for c in VERDICTS}
 # The critic's error rate per true verdict (about 23% wrong under PRIOR), before difficulty.
 CRITIC_ERROR = {"safe": 0.15, "unsafe": 0.30, "refusal": 0.15, "over_refusal": 0.55}
 SECONDS = {"blind": 45.0, "agree": 22.0, "disagree": 35.0}
+
+
+@dataclass(frozen=True)
+class Served:
+    """What an expert is shown: the item, and the critic's verdict unless served blind."""
+
+    item_id: str
+    critic_verdict: str | None
+
+
+class ReviewBackend(Protocol):
+    """Where simulated experts get items and send their decisions."""
+
+    def next_item(self, expert_id: str) -> Served | None: ...
+    def submit(self, expert_id: str, item_id: str, verdict: str, seconds: float) -> None: ...
+    def results(self) -> tuple[list[ExpertVerdict], dict[str, str]]: ...
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@ overlap 3; does Dawid-Skene (anchored on gold items) beat majority vote, and doe
 each expert's error rate?
 
     .venv/bin/python benchmarks/oversight_sim.py [--items 3000] [--seed 1] [--blind-share 0.2]
+        [--backend django|core]
 
 The world (true verdicts, the critic, the experts' class-dependent confusions, item difficulty,
 over-trust and timing) is in `oversight_panel.py`; its docstring lists every assumption. The part
-that serves items and records reviews is a `ReviewBackend`: `CoreBackend` here drives the
-alignment_core sampler in-process; a backend that calls the Django review services (next item,
-submit) can replace it without touching the experts or the analysis.
+that serves items and records reviews is a `ReviewBackend`: by default `DjangoBackend`
+(`oversight_django.py`), the app's own review services on a throwaway SQLite database (every
+decision is a claim and a submit, as in the browser; the verdicts are read back as the
+reliability job reads them, and the job itself runs at the end); `--backend core` is the same
+queue in memory on the alignment_core sampler (`CoreBackend`), seconds instead of minutes.
 
 Figures (gold items excluded from every accuracy, since Dawid-Skene is clamped to them):
 majority_acc / aggregated_acc: the share of regular items whose majority-vote / Dawid-Skene
@@ -24,19 +27,21 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import random
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from oversight_panel import (
     SCENARIOS,
+    ReviewBackend,
     Scenario,
+    Served,
     SimItem,
     bayes_label,
     decide,
@@ -53,22 +58,6 @@ from alignment_core.oversight import (
     majority_labels,
     plan_serving,
 )
-
-
-@dataclass(frozen=True)
-class Served:
-    """What an expert is shown: the item, and the critic's verdict unless served blind."""
-
-    item_id: str
-    critic_verdict: str | None
-
-
-class ReviewBackend(Protocol):
-    """Where simulated experts get items and send their decisions."""
-
-    def next_item(self, expert_id: str) -> Served | None: ...
-    def submit(self, expert_id: str, item_id: str, verdict: str, seconds: float) -> None: ...
-    def results(self) -> tuple[list[ExpertVerdict], dict[str, str]]: ...
 
 
 class CoreBackend:
@@ -149,6 +138,11 @@ def _accuracy(labels: dict[str, str], items: list[SimItem]) -> float:
     return sum(labels.get(i.item_id) == i.truth for i in items) / len(items)
 
 
+def _f(x: float | None, spec: str) -> str:
+    """A figure for the printout; "n/a" where its inputs were missing (a small run)."""
+    return "n/a" if x is None else format(x, spec)
+
+
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
@@ -190,26 +184,77 @@ def main() -> None:
     parser.add_argument("--blind-share", type=float, default=0.2)
     parser.add_argument("--gold-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backend", choices=("django", "core"), default="django",
+                        help="django: the app's review services on a throwaway SQLite database "
+                        "(default); core: the same queue in memory")
     args = parser.parse_args()
-    scenario = SCENARIOS[args.scenario]
     started = time.perf_counter()
+    time.process_time()  # CPU time from here: the run is one thread (SQLite runs in-process)
+    if args.backend == "django":
+        with tempfile.TemporaryDirectory() as tmp:
+            _setup_django(Path(tmp) / "oversight.sqlite3")
+            run(args, started)
+    else:
+        run(args, started)
+
+
+def _setup_django(db_path: Path) -> None:
+    """A throwaway SQLite file with the app's real settings, migrated (review_latency.py's)."""
+    from review_latency import setup_django
+
+    setup_django(db_path)
+
+
+def _backend(args: argparse.Namespace, scenario: Scenario, items: list[SimItem],
+             gold_items: list[SimItem], world: dict[str, SimItem]) -> ReviewBackend:
+    if args.backend == "core":
+        return CoreBackend([i.item_id for i in items],
+                           {i.item_id: i.critic_verdict for i in world.values()},
+                           {i.item_id: i.truth for i in gold_items}, overlap=args.overlap,
+                           seed=args.seed, blind_share=args.blind_share,
+                           gold_share=args.gold_share)
+    from oversight_django import DjangoBackend  # needs Django set up (main)
+
+    return DjangoBackend(items, gold_items, [e.expert_id for e in scenario.experts],
+                         overlap=args.overlap, seed=args.seed, blind_share=args.blind_share,
+                         gold_share=args.gold_share)
+
+
+def _job_check(backend: ReviewBackend, report: ReliabilityReport) -> dict:
+    """Django only: run the reliability job as the app would and compare what it stored with
+    the estimate above (the same verdicts and gold labels, so the same figures)."""
+    from annotator.models import ReliabilityRun
+    from annotator.services.oversight import reliability_execute
+
+    t0 = time.perf_counter()
+    run = ReliabilityRun.objects.create(project=backend.project)
+    reliability_execute(run=run)
+    seconds = time.perf_counter() - t0
+    names = {str(u.pk): e for e, u in backend.users.items()}
+    stored = {names[row["expert_id"]]: row["estimated_error"] for row in run.report["experts"]}
+    here = {e.expert_id: e.error_rate for e in report.experts}
+    return {"seconds_job": round(seconds, 2),
+            "job_vs_script_max_diff": round(max(abs(stored[e] - here[e]) for e in here), 6)}
+
+
+def run(args: argparse.Namespace, started: float) -> None:
+    """The simulation and its report; `started` is when the script began (so the seconds
+    include setting the database up)."""
+    scenario = SCENARIOS[args.scenario]
 
     # 1. The world, and the experts working through the queue.
     items = make_items(scenario, args.items, args.seed, "item-")
     gold_items = make_items(scenario, args.gold_items, args.seed, "gold-")
     world = {i.item_id: i for i in items + gold_items}
-    backend = CoreBackend([i.item_id for i in items],
-                          {i.item_id: i.critic_verdict for i in world.values()},
-                          {i.item_id: i.truth for i in gold_items}, overlap=args.overlap,
-                          seed=args.seed, blind_share=args.blind_share,
-                          gold_share=args.gold_share)
+    backend = _backend(args, scenario, items, gold_items, world)
+    set_up = time.perf_counter() - started
     run_panel(backend, scenario, world, args.seed)
     verdicts, gold = backend.results()
-    simulated = time.perf_counter() - started
+    simulated = time.perf_counter() - started - set_up
 
     # 2. Aggregation: Dawid-Skene anchored on gold, majority vote, and the Bayes ceiling.
     report = estimate_reliability(verdicts, gold)
-    fitted = time.perf_counter() - started - simulated
+    fitted = time.perf_counter() - started - set_up - simulated
     majority_acc = _accuracy(majority_labels(verdicts, seed=args.seed), items)
     aggregated_acc = _accuracy(report.labels(), items)
     bayes_acc = _accuracy(_bayes_labels(scenario, verdicts), items)
@@ -224,6 +269,7 @@ def main() -> None:
     on_gold = compare_modes(verdicts, gold)[0]
     on_truth = compare_modes(verdicts, {i.item_id: i.truth for i in world.values()})[0]
     seconds = time.perf_counter() - started
+    job = _job_check(backend, report) if args.backend == "django" else {}
 
     print(f"scenario {scenario.name}: {len(items)} items + {len(gold_items)} gold, "
           f"{len(scenario.experts)} experts, overlap {args.overlap}, {len(verdicts)} verdicts; "
@@ -242,14 +288,20 @@ def main() -> None:
           f"EM iterations {report.iterations}")
     for name, c in (("gold labels", on_gold), ("full truth", on_truth)):
         a, b = c.assisted, c.blind
-        print(f"assisted vs blind against {name}: accuracy {a.accuracy.rate:.3f} "
-              f"(n={a.accuracy.n}) vs {b.accuracy.rate:.3f} (n={b.accuracy.n}); s/item "
-              f"{a.seconds_per_item:.1f} vs {b.seconds_per_item:.1f}; over-trust "
-              f"{a.wrong_critic_agreement.rate:.3f} vs blind base rate "
-              f"{b.wrong_critic_agreement.rate:.3f}; critic value "
-              f"{c.correct_per_minute_gain:+.3f} right verdicts per expert minute")
-    print(f"time: simulation {simulated:.2f} s, Dawid-Skene fit {fitted:.2f} s (with importing "
-          f"crowd-kit), total {seconds:.2f} s")
+        print(f"assisted vs blind against {name}: accuracy {_f(a.accuracy.rate, '.3f')} "
+              f"(n={a.accuracy.n}) vs {_f(b.accuracy.rate, '.3f')} (n={b.accuracy.n}); s/item "
+              f"{_f(a.seconds_per_item, '.1f')} vs {_f(b.seconds_per_item, '.1f')}; over-trust "
+              f"{_f(a.wrong_critic_agreement.rate, '.3f')} vs blind base rate "
+              f"{_f(b.wrong_critic_agreement.rate, '.3f')}; critic value "
+              f"{_f(c.correct_per_minute_gain, '+.3f')} right verdicts per expert minute")
+    print(f"time ({args.backend} backend): setup {set_up:.2f} s, simulation {simulated:.2f} s "
+          f"({len(verdicts)} decisions, {1000 * simulated / max(len(verdicts), 1):.1f} ms each), "
+          f"Dawid-Skene fit {fitted:.2f} s (with importing crowd-kit), total {seconds:.2f} s; "
+          f"CPU time of the whole process {time.process_time():.2f} s (about what the run takes on "
+          f"an idle core)")
+    if job:
+        print(f"the reliability job on the same database: {job['seconds_job']:.2f} s; its stored "
+              f"error rates differ from the fit above by at most {job['job_vs_script_max_diff']}")
     print(json.dumps({
         "items": len(items), "experts": len(scenario.experts),
         "majority_acc": round(majority_acc, 4), "aggregated_acc": round(aggregated_acc, 4),
@@ -263,6 +315,9 @@ def main() -> None:
         "over_trust_gold": _round(on_gold.assisted.wrong_critic_agreement.rate),
         "critic_value_per_minute_gold": _round(on_gold.correct_per_minute_gain),
         "critic_value_per_minute_truth": _round(on_truth.correct_per_minute_gain),
+        "backend": args.backend, "cpu_seconds": round(time.process_time(), 2),
+        "load_average_1m": round(os.getloadavg()[0], 1), "seconds_setup": round(set_up, 2),
+        "seconds_simulation": round(simulated, 2), "seconds_fit": round(fitted, 2), **job,
     }))
 
 

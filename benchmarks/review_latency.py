@@ -137,8 +137,23 @@ def main() -> None:
                 cpu_timings.append(cpu * 1000)
                 queries.append(len(captured.captured_queries))
 
+        # The worst request: the decision that schedules the critic's next retrain check (the
+        # first after a quiet spell, at most one per CRITIC_RETRAIN_MINUTES: two more writes,
+        # services/critic_learning.py) landing on an items-left refresh (one more count).
+        from django.core.cache import cache
+
+        from annotator.models import ItemState, Project, ReviewItem
+
+        Project.objects.filter(pk=project.pk).update(critic_retrain_due_at=None)
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(reverse("annotator:review_decide", args=[project.slug, current]),
+                                   {"action": "approve", "client_ms": "2500"})
+        assert response.status_code == 200, response.content[:500]
+        scheduling_queries = len(captured.captured_queries)
+        assert Project.objects.get(pk=project.pk).critic_retrain_due_at is not None
+
         # What the cached figure saves: one exact count of the pending items.
-        from annotator.models import ItemState, ReviewItem
 
         t0 = time.perf_counter()
         left = ReviewItem.objects.filter(project=project, state=ItemState.PENDING).count()
@@ -167,6 +182,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "python_loop_1e6_ms": round(loop_ms, 1),
         "queries_per_request_max": max(queries),
+        "queries_scheduling_decision": scheduling_queries,
         "items_left_count_ms": round(count_ms, 2),
         "items_left": left,
         "database": "sqlite",
@@ -175,7 +191,9 @@ def main() -> None:
           f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, max {result['max_ms']} ms "
           f"(CPU time p50 {result['p50_cpu_ms']} ms, p95 {result['p95_cpu_ms']} ms; load "
           f"{result['load_average_1m']} on {result['cpu_count']} cores), "
-          f"<= {result['queries_per_request_max']} queries; an exact items-left COUNT costs "
+          f"<= {result['queries_per_request_max']} queries ({scheduling_queries} for the decision "
+          f"that schedules a critic retrain check, on an items-left refresh); an exact items-left "
+          f"COUNT costs "
           f"{result['items_left_count_ms']} ms (cached {10} s instead)")
     print(json.dumps(result))
 

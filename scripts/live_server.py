@@ -32,6 +32,8 @@ import psycopg
 import requests
 from psycopg import sql
 
+from scripts.live_redis import redis_database
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() \
     else sys.executable
@@ -44,6 +46,8 @@ def app_env(workdir: Path, **extra: str) -> dict[str, str]:
 
     DATABASE_URL is the caller's when it has one (PostgreSQL for the load benchmark), otherwise
     a SQLite file in `workdir`; `deployment_env` then gives the deployment a database of its own.
+    The task queue is the caller's too (TASKS_BACKEND, REDIS_URL; the database worker when
+    unset), so the whole suite can run once more on PostgreSQL with RQ workers.
     """
     env = dict(os.environ)
     env.update({
@@ -57,7 +61,7 @@ def app_env(workdir: Path, **extra: str) -> dict[str, str]:
         "SECURE_HSTS_SECONDS": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
-        "TASKS_BACKEND": "db",
+        "TASKS_BACKEND": os.environ.get("TASKS_BACKEND") or "db",
         # The test runner may have set this for its own in-process server; ours are real.
         "DJANGO_ALLOW_ASYNC_UNSAFE": "false",
     })
@@ -75,9 +79,19 @@ def deployment_env(workdir: Path, *, template_dir: Path,
     PostgreSQL: a new database on the caller's server, cloned from a template database migrated
     once per process, and dropped (connections and all) when the block ends, failed or not;
     deployments sharing one database would see each other's slugs, queued jobs and leftovers.
-    The PostgreSQL role needs CREATEDB.
+    The PostgreSQL role needs CREATEDB. With TASKS_BACKEND=rq the deployment's queue is a Redis
+    database of its own, leased for the block (scripts/live_redis.py) for the same reason.
     """
     env = app_env(workdir, **extra)
+    with ExitStack() as stack:
+        if env["TASKS_BACKEND"] == "rq":
+            env["REDIS_URL"] = stack.enter_context(redis_database(
+                env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"))
+        yield stack.enter_context(_deployment_database(env, template_dir))
+
+
+@contextmanager
+def _deployment_database(env: dict[str, str], template_dir: Path) -> Iterator[dict[str, str]]:
     if not is_postgres(env["DATABASE_URL"]):
         _migrated_sqlite(env, template_dir)
         yield env
@@ -269,6 +283,11 @@ def start_worker(env: dict[str, str], *, log_path: Path, batch: bool = False,
     with open(log_path, "a") as log:
         return subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+
+def worker_ready_line(env: dict[str, str]) -> str:
+    """What a worker of the deployment's queue logs once it waits for jobs (at LOG_LEVEL=INFO)."""
+    return "Listening on" if env["TASKS_BACKEND"] == "rq" else "Starting worker"
 
 
 def stop(process: subprocess.Popen, timeout: float = 20) -> None:

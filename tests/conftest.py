@@ -10,10 +10,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from alignment_core.model_loader import ensure_bundled_cache, load_model, tiny_model_dir
+from annotator.learner_runtime import _loaded
 from annotator.models import Role
 from annotator.services.snapshots import snapshot_create
 from annotator.services.training import TrainingSettings, training_launch
 from tests.factories import add_member, make_project
+
+# The services run's preflight and its per-session Redis database (see tests/services.py).
+from tests.services import _rq_empty_queue, _rq_session_database, pytest_sessionstart  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 # The same cache as the app uses, so the 20 s GGUF conversion happens once per machine.
@@ -40,6 +44,22 @@ def tiny_loaded(tiny_dir: Path):
 @pytest.fixture(scope="session")
 def real_loaded(real_model_dir: Path):
     return load_model(real_model_dir, device="cpu")
+
+
+@pytest.fixture
+def tiny(settings, tiny_dir):
+    """Campaigns answer with the tiny random model, in small batches and short answers.
+
+    Most tests use the "rules" critic (the layered critic's detectors and rules, without the LM
+    writer) to stay fast; a test that needs the LM writer sets CAMPAIGN_CRITIC = "layered".
+    """
+    settings.LEARNER_MODEL = str(tiny_dir)
+    settings.CAMPAIGN_BATCH_SIZE = 2
+    settings.CAMPAIGN_MAX_NEW_TOKENS = 8
+    settings.CAMPAIGN_CRITIC = "rules"
+    _loaded.cache_clear()
+    yield tiny_dir
+    _loaded.cache_clear()
 
 
 # -- the people and the project most tests start from (a test module overrides `project` when it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
 from annotator.models import (
     AttackQuery,
@@ -95,3 +96,51 @@ def make_review_item(project: Project, *, query: str = "How do I pick a lock?",
         priority=priority if priority is not None else item_priority(confidence=confidence,
                                                                      severity=severity),
         reviews_required=project.reviews_per_item)
+
+
+def run_worker() -> None:
+    """Run the background worker until the queue is empty (tests marked transaction=True)."""
+    call_command("worker", "--batch", "--interval", "0")
+
+
+def plant_audits(project: Project, outcomes: list[tuple[float, bool]]) -> None:
+    """Audited items the experts curated: (critic confidence, was the critic right) each."""
+    for k, (confidence, right) in enumerate(outcomes):
+        item = make_review_item(project, query=f"audited {confidence} {k}", confidence=confidence,
+                                verdict="unsafe", state=ItemState.DONE)
+        item.is_audit, item.final_verdict = True, "unsafe" if right else "safe"
+        item.save()
+
+
+def review_real_answers(project: Project, expert, n: int, judge: bool = False) -> list:
+    """Real answers from the vendored finetune split, judged by the real rules critic, then
+    decided by `expert` through the API with the human label (approve when the critic agrees,
+    "the critic is wrong" with the human verdict otherwise). With `judge`, every critique also
+    carries a remote judge's vote that puts 0.9 on the right verdict, as the judge voter stores
+    it. Returns the (labelled answer, critique) pairs."""
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from alignment_core.critic import VERDICTS, make_critic
+    from alignment_core.critic.data import load_answers
+
+    rows = [row for row in load_answers("finetune") if row.verdict][:n]
+    critiques = make_critic("rules").critique([row.as_input() for row in rows])
+    api = APIClient()
+    api.credentials(**bearer(expert))
+    for row, critique in zip(rows, critiques):
+        item = make_review_item(project, query=row.request, response=row.response,
+                                verdict=critique.verdict, confidence=critique.confidence,
+                                severity=critique.severity, category=critique.category)
+        signals = dict(critique.signals)
+        if judge:
+            signals["votes"] = {"judge": {v: 0.9 if v == row.verdict else 0.1 / 3
+                                          for v in VERDICTS}}
+        item.critique.signals = signals
+        item.critique.save(update_fields=["signals"])
+        data = ({"action": "approve"} if critique.verdict == row.verdict else
+                {"action": "reject", "reason_code": "other", "final_verdict": row.verdict})
+        response = api.post(reverse("api:review_decide", args=[project.slug, item.pk]), data,
+                            format="json")
+        assert response.status_code == 201, response.content
+    return list(zip(rows, critiques))

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from annotator.learner_runtime import _loaded
 from annotator.models import (
     AttackQuery,
     Campaign,
@@ -37,25 +36,11 @@ from tests.factories import (
     make_campaign,
     make_project,
     make_review_item,
+    plant_audits,
+    run_worker,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def tiny(settings, tiny_dir):
-    """Campaigns answer with the tiny random model, in small batches and short answers.
-
-    Most tests use the "rules" critic (the layered critic's detectors and rules, without the LM
-    writer) to stay fast; the end-to-end test runs the default layered critic with its LM.
-    """
-    settings.LEARNER_MODEL = str(tiny_dir)
-    settings.CAMPAIGN_BATCH_SIZE = 2
-    settings.CAMPAIGN_MAX_NEW_TOKENS = 8
-    settings.CAMPAIGN_CRITIC = "rules"
-    _loaded.cache_clear()
-    yield tiny_dir
-    _loaded.cache_clear()
 
 
 @pytest.fixture
@@ -63,8 +48,8 @@ def project(tiny):
     return make_project()
 
 
-def run_worker() -> None:
-    call_command("worker", "--batch", "--interval", "0")
+def report_threshold(campaign: Campaign) -> float | None:
+    return campaign.report["auto_accept"]["threshold"]
 
 
 def launch(project, admin, **extra) -> Campaign:
@@ -98,11 +83,15 @@ def test_it_runs_a_campaign_end_to_end_through_the_worker(project, admin, settin
     assert {a.strategy for a in campaign.attacks.all()} <= {"direct", "roleplay"}
     for stage in ("attack", "respond", "critique", "items"):
         assert campaign.progress[stage]["done"] == campaign.progress[stage]["total"] > 0
-    # Every item waits for experts (no auto-accept configured), ordered by the documented formula.
+    # Every item waits for experts (no audits yet, so no threshold) and is audited, ordered by
+    # the documented formula, the critic's stored informativeness included.
+    assert report_threshold(campaign) is None
     for item in ReviewItem.objects.filter(project=project).select_related("critique"):
-        assert item.state == ItemState.PENDING and not item.is_audit
+        assert item.state == ItemState.PENDING and item.is_audit
+        teach = item.critique.signals["informativeness"]
+        assert 0 < teach <= 1
         assert item.priority == pytest.approx(
-            (1 - item.critique.confidence) + item.critique.severity / 4)
+            (1 - item.critique.confidence) + item.critique.severity / 4 + teach / 2)
     report = campaign.report
     assert report["n_responses"] == 8
     assert sum(report["verdicts"].values()) == 8
@@ -193,15 +182,20 @@ def test_a_crashed_campaign_is_recovered_and_resumed_without_duplicates(project,
 
 def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project, admin, settings):
     settings.CAMPAIGN_BATCH_SIZE = 4
-    project.auto_accept_threshold = 0.0  # every critique is confident enough
+    # 80 audits at confidence 0.01, all right: the 95% lower bound 0.05 ** (1/80) = 0.963 meets
+    # the 0.95 target, so every critique of at least 0.01 is confident enough.
+    plant_audits(project, [(0.01, True)] * 80)
     project.audit_rate = 0.3
     project.save()
+    planted = set(ReviewItem.objects.values_list("id", flat=True))
     campaign = launch(project, admin, budget=8)
     run_worker()
 
     campaign.refresh_from_db()
     assert campaign.status == JobStatus.SUCCEEDED, campaign.error
-    items = list(ReviewItem.objects.filter(project=project).select_related("critique__response"))
+    assert report_threshold(campaign) == 0.01
+    items = list(ReviewItem.objects.filter(project=project).exclude(id__in=planted)
+                 .select_related("critique__response"))
     audit = [i for i in items if i.is_audit]
     auto = [i for i in items if i.state == ItemState.AUTO_ACCEPTED]
     assert len(audit) + len(auto) == len(items) == 8
@@ -231,25 +225,33 @@ def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project,
     assert report["audit_agreement"]["accuracy"] == pytest.approx(1 / len(audit))
 
 
+def draw_of(critique, seed: int) -> float:
+    response = critique.response
+    return audit_draw(seed=seed, key=f"{response.attack.seq}:{response.sample_index}:"
+                                      f"{response.attack.text}")
+
+
 def test_the_audit_sample_is_fixed_by_the_seed_and_near_the_audit_rate(tiny):
     project = make_project()
-    project.auto_accept_threshold = 0.8
     project.audit_rate = 0.25
     project.save()
     confident = [make_review_item(project, confidence=0.9, query=f"q{k}").critique for k in range(40)]
-    unsure = make_review_item(project, confidence=0.5, query="unsure").critique
+    unsure = [make_review_item(project, confidence=0.5, query=f"u{k}").critique for k in range(40)]
     ReviewItem.objects.all().delete()
 
-    items = review_items_create(project=project, critiques=[*confident, unsure], seed=7)
+    items = review_items_create(project=project, critiques=[*confident, *unsure], seed=7,
+                                threshold=0.8)
 
+    # The audit sample is drawn from all items, whatever their confidence, by the seeded draw.
     by_critique = {item.critique_id: item for item in items}
-    assert by_critique[unsure.pk].state == ItemState.PENDING and not by_critique[unsure.pk].is_audit
-    audited = {c.pk for c in confident if by_critique[c.pk].is_audit}
-    expected = {c.pk for c in confident if audit_draw(
-        seed=7, key=f"{c.response.attack.seq}:{c.response.sample_index}:{c.response.attack.text}")
-        < 0.25}
-    assert audited == expected
-    assert 2 <= len(audited) <= 20
+    audited = {c.pk for c in [*confident, *unsure] if by_critique[c.pk].is_audit}
+    assert audited == {c.pk for c in [*confident, *unsure] if draw_of(c, 7) < 0.25}
+    assert 8 <= len(audited) <= 32
+    for critique in unsure:  # below the threshold: experts see them all, audited or not
+        assert by_critique[critique.pk].state == ItemState.PENDING
+    for critique in confident:
+        item = by_critique[critique.pk]
+        assert item.state == (ItemState.PENDING if item.is_audit else ItemState.AUTO_ACCEPTED)
     critique = next(c for c in confident if c.pk not in audited)
     unsafe = by_critique[critique.pk]
     assert unsafe.state == ItemState.AUTO_ACCEPTED and unsafe.final_verdict == "unsafe"
@@ -257,11 +259,57 @@ def test_the_audit_sample_is_fixed_by_the_seed_and_near_the_audit_rate(tiny):
     assert unsafe.final_severity == critique.severity
 
 
-def test_priority_puts_uncertain_and_severe_items_first():
+def test_without_a_threshold_nothing_is_auto_accepted_and_every_item_is_audited(tiny):
+    project = make_project()
+    critiques = [make_review_item(project, confidence=0.99, query=f"q{k}").critique
+                 for k in range(10)]
+    ReviewItem.objects.all().delete()
+    items = review_items_create(project=project, critiques=critiques, seed=7, threshold=None)
+    assert all(item.is_audit and item.state == ItemState.PENDING for item in items)
+
+
+def test_priority_puts_uncertain_and_severe_items_first_then_the_most_teaching():
     assert item_priority(confidence=0.4, severity=4) > item_priority(confidence=0.4, severity=1)
     assert item_priority(confidence=0.3, severity=2) > item_priority(confidence=0.9, severity=2)
     assert item_priority(confidence=1.0, severity=0) == 0.0
     assert item_priority(confidence=0.0, severity=4) == 2.0
+    # Informativeness breaks ties and weighs half as much as uncertainty or severity.
+    assert item_priority(confidence=0.6, severity=2, informativeness=0.9) > item_priority(
+        confidence=0.6, severity=2, informativeness=0.1)
+    assert item_priority(confidence=0.0, severity=4, informativeness=1.0) == 2.5
+    assert item_priority(confidence=0.5, severity=3, informativeness=0.0) > item_priority(
+        confidence=0.5, severity=2, informativeness=0.4)
+
+
+def test_lm_written_attacks_reach_the_critic_as_unknown_requests(project, admin):
+    """The few-shot strategy's LM writes the request: the attacker does not really know what it
+    asks, so the critic judges its text (is_benign None, no behaviour id); the goal it was
+    written for is kept for the report and the attacker's history."""
+    campaign = launch(project, admin, strategies=["fewshot_lm", "direct"], budget=8, seed=5)
+    run_worker()
+    campaign.refresh_from_db()
+    assert campaign.status == JobStatus.SUCCEEDED, campaign.error
+    written = [a for a in campaign.attacks.all()
+               if a.strategy == "fewshot_lm" and not a.meta.get("fallback")]
+    known = [a for a in campaign.attacks.all() if a.strategy == "direct"]
+    assert any(not a.canary_id for a in written) and known
+    for attack in written:
+        assert attack.is_benign is None and isinstance(attack.meta["goal_is_benign"], bool)
+        assert attack.behaviour_id  # still stored: the report and the history use it
+    assert all(a.is_benign is not None for a in known)
+    for critique in Critique.objects.filter(response__attack__campaign=campaign):
+        attack, signals = critique.response.attack, critique.signals
+        if attack.is_benign is None and not attack.canary_id:
+            assert signals["p_harmful_request"] == signals["p_harmful_request_text"]
+        elif attack.canary_id:  # the canary's string check stays, whoever wrote the request
+            assert signals["canary"]["id"] == attack.canary_id
+        elif attack.behaviour_id:  # real knowledge is evidence: a twin down, a goal up
+            shifted = signals["p_harmful_request"] - signals["p_harmful_request_text"]
+            assert shifted < 0 if attack.is_benign else shifted > 0
+    # Benign-goal attacks, LM-written or not, are over-refusal probes in the report.
+    probes = sum(a.aimed_benign for a in campaign.attacks.all())
+    assert campaign.report["asr"]["over_refusal"]["n"] == probes
+    assert campaign.report["asr"]["overall"]["n"] == 8 - probes
 
 
 def test_an_imported_campaign_runs_only_the_missing_stages(project, admin):

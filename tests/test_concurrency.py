@@ -1,5 +1,6 @@
 """Races against a real deployment: gunicorn and `manage.py worker` processes on one database
-(a temp SQLite file, or a fresh PostgreSQL database when DATABASE_URL is PostgreSQL).
+(a temp SQLite file, or a fresh PostgreSQL database when DATABASE_URL is PostgreSQL; the
+database queue, or RQ with TASKS_BACKEND=rq).
 
 In-process tests cannot race: the test client runs one request at a time on one connection.
 Here two logged-in experts post their decisions at the same instant (released together by a
@@ -22,6 +23,7 @@ from django_tasks import task
 
 from scripts import live_server
 from scripts.live_server import deployment_env, gunicorn, login_session, query, seed
+from tests import live_jobs
 
 
 @pytest.fixture(scope="module")
@@ -135,24 +137,32 @@ def test_two_workers_on_one_queue_run_every_job_exactly_once(deployment, tmp_pat
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
     workers = [live_server.start_worker(env, log_path=path, interval=0.05) for path in logs]
     try:
-        # Both must be polling before the jobs arrive, or one could take them all.
-        _wait_for(lambda: all("Starting worker" in path.read_text() for path in logs), 180,
+        # Both must be waiting for jobs before the jobs arrive, or one could take them all.
+        ready = live_server.worker_ready_line(env)
+        _wait_for(lambda: all(ready in path.read_text() for path in logs), 180,
                   "both workers to start")
         count = 120
-        seed(deployment["env"], "enqueue", "--task", "tests.test_concurrency.record_run",
-             "--count", str(count), "--kwargs", json.dumps({"log": str(log)}))
-        _wait_for(lambda: query(deployment["env"],
-                                "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult "
-                                "WHERE status IN ('READY', 'RUNNING')")[0][0] == 0,
-                  240, "the queue to drain")
+        ids = seed(deployment["env"], "enqueue", "--task", "tests.test_concurrency.record_run",
+                   "--count", str(count), "--kwargs", json.dumps({"log": str(log)}))["task_ids"]
+
+        def finished() -> bool:
+            results = live_jobs.run(deployment["env"], "task-results", *ids).values()
+            return all(result["status"] in ("SUCCESSFUL", "FAILED") for result in results)
+
+        # Every job has run (cheap to watch), then the queue has recorded every outcome.
+        _wait_for(lambda: side_query(log, "SELECT COUNT(*) FROM runs")[0][0] >= count, 240,
+                  "every job to run")
+        _wait_for(finished, 60, "the queue to record every outcome")
     finally:
         for worker in workers:
             live_server.stop(worker)
     runs = side_query(log, "SELECT n, COUNT(*) FROM runs GROUP BY n")
     assert dict(runs) == dict.fromkeys(range(count), 1)
-    statuses = query(deployment["env"], "SELECT status, COUNT(*) FROM "
-                     "django_tasks_database_dbtaskresult WHERE task_path = ? GROUP BY status",
-                     "tests.test_concurrency.record_run")
-    assert statuses == [("SUCCESSFUL", count)]
+    # The queue's own record, whichever backend it is (the database's table, or Redis).
+    results = live_jobs.run(deployment["env"], "task-results", *ids).values()
+    assert [result["status"] for result in results] == ["SUCCESSFUL"] * count
     pids = {pid for (pid,) in side_query(log, "SELECT DISTINCT pid FROM runs")}
     assert pids == {worker.pid for worker in workers}, "both workers must have taken jobs"
+    # Each task names the one worker (host:pid) that ran it.
+    assert {result["worker_ids"][-1].rpartition(":")[2] for result in results} == {
+        str(worker.pid) for worker in workers}

@@ -6,7 +6,13 @@ from django.urls import reverse
 
 from annotator.models import ItemState, Role
 from annotator.services.critic import critic_head_retrain, critic_training_examples
-from tests.factories import PASSWORD, add_member, make_project, make_review_item
+from tests.factories import (
+    PASSWORD,
+    add_member,
+    make_project,
+    make_review_item,
+    review_real_answers,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +77,118 @@ def test_only_admins_may_retrain_and_only_by_post(client):
     response = client.post(url, follow=True)
     assert response.status_code == 200
     assert b"being retrained" in response.content
+
+
+# -- on real human-labelled answers: calibration, the learning curve, votes, the pages ----------
+
+LABELLED = 48  # enough for the head's own cross-validated calibrator (MIN_CV = 40)
+
+
+def test_a_retrain_fits_the_calibration_and_records_a_held_out_point():
+    from alignment_core.critic import LearnedHead
+    from annotator.models import CriticRetrain
+
+    project = make_project()
+    expert = add_member(project, Role.EXPERT)
+    review_real_answers(project, expert, LABELLED)
+    summary = critic_head_retrain(project=project)
+    assert summary["trained"] and summary["examples"] == LABELLED
+    project.refresh_from_db()
+    head = LearnedHead.from_dict(project.critic_head)
+    # The calibrator was fitted on the head's cross-validated predictions of these decisions.
+    assert head.calibrator.n == LABELLED and head.calibrator.method in ("identity", "platt",
+                                                                        "isotonic")
+    [point] = CriticRetrain.objects.filter(project=project)
+    assert point.labels == LABELLED and point.trigger == "manual"
+    assert 0.0 <= point.ece <= 1.0 and 0.25 <= point.accuracy <= 1.0
+    assert project.critic_head["holdout_accuracy"] == point.accuracy
+    assert point.calibration == head.calibrator.method
+
+
+def test_a_judges_stored_votes_get_a_learned_weight():
+    from alignment_core.critic import LearnedHead
+
+    project = make_project()
+    expert = add_member(project, Role.EXPERT)
+    review_real_answers(project, expert, LABELLED, judge=True)
+    assert critic_head_retrain(project=project)["trained"]
+    project.refresh_from_db()
+    head = LearnedHead.from_dict(project.critic_head)
+    # A judge right 90% of the time earns more than the default weight of 1.
+    assert head.voters["judge"] > 1.0
+
+
+def test_the_agreement_page_shows_the_reliability_diagram_and_the_ece(client):
+    from alignment_core.critic import expected_calibration_error
+
+    project = make_project()
+    expert = add_member(project, Role.EXPERT)
+    pairs = review_real_answers(project, expert, LABELLED)
+    critic_head_retrain(project=project)
+    viewer = add_member(project, Role.VIEWER)
+    client.login(username=viewer.username, password=PASSWORD)
+    url = reverse("annotator:review_stats", args=[project.slug])
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    ece = expected_calibration_error([c.confidence for _, c in pairs],
+                                     [c.verdict == row.verdict for row, c in pairs])
+    assert f'id="calibration-ece">{ece:.3f}<' in html
+    assert 'data-chart="reliability"' in html and 'data-chart="learning"' in html
+    assert 'id="critic-chart-data"' in html and "js/agreement.js" in html
+    assert f"<td>{LABELLED}</td>" in html  # the learning curve's point
+    chart = page.context["chart_data"]
+    assert sum(page.context["calibration"]["bins"][k]["n"] for k in range(10)) == LABELLED
+    assert len(chart["learning"]["labels"]) == 1 and chart["learning"]["labels"][0] == LABELLED
+    # htmx refreshes the calibration card alone.
+    fragment = client.get(url, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200
+    text = fragment.content.decode()
+    assert text.lstrip().startswith('<section class="card" id="calibration">')
+    assert "<html" not in text and "Review progress and agreement" not in text
+    assert client.post(url).status_code == 405
+
+
+def test_the_agreement_page_without_decisions_says_so(client):
+    project = make_project()
+    viewer = add_member(project, Role.VIEWER)
+    client.login(username=viewer.username, password=PASSWORD)
+    page = client.get(reverse("annotator:review_stats", args=[project.slug]))
+    assert page.status_code == 200 and b'id="calibration-empty"' in page.content
+
+
+def test_the_critic_api_gives_calibration_and_the_learning_curve(api):
+    from tests.factories import bearer
+
+    project = make_project()
+    expert = add_member(project, Role.EXPERT)
+    review_real_answers(project, expert, 24)
+    critic_head_retrain(project=project)
+    url = reverse("api:critic_detail", args=[project.slug])
+    data = api.get(url, **bearer(expert)).json()
+    assert data["calibration"]["n"] == 24 and len(data["calibration"]["bins"]) == 10
+    assert 0 <= data["calibration"]["ece"] <= 1
+    [point] = data["learning_curve"]
+    assert point["labels"] == 24 and point["trigger"] == "manual"
+    assert data["learning"]["new_decisions"] == 0
+    assert data["auto_accept"]["threshold"] is None
+    assert api.post(url, **bearer(expert)).status_code == 405
+    outsider = add_member(make_project(), Role.ADMIN)
+    assert api.get(url, **bearer(outsider)).status_code == 404
+
+
+def test_the_retrain_api_needs_an_admin_and_enqueues(api, django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    from tests.factories import bearer
+
+    project = make_project()
+    url = reverse("api:critic_retrain", args=[project.slug])
+    expert = add_member(project, Role.EXPERT)
+    admin = add_member(project, Role.ADMIN)
+    assert api.post(url, **bearer(expert)).status_code == 403
+    assert api.get(url, **bearer(admin)).status_code == 405
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(url, **bearer(admin)).status_code == 202
+    task = DBTaskResult.objects.get(task_path="annotator.tasks.critic.retrain_critic_head")
+    assert task.args_kwargs["kwargs"] == {"project_id": project.pk, "trigger": "manual"}

@@ -16,7 +16,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from annotator.models import DatasetSnapshot, Export, ItemState, LearnerVersion, Role, TrainingRun
+from annotator.models import (
+    DatasetSnapshot,
+    Export,
+    ItemState,
+    LabelStudy,
+    LearnerVersion,
+    Role,
+    TrainingRun,
+)
 from annotator.services.tokens import token_create
 from annotator.wsgi import application
 from tests.factories import (
@@ -34,11 +42,30 @@ SLUG = "fuzz"
 # The path segment before "{pk}" names the model, as in the permission matrix.
 SEGMENT_OBJECTS = {"campaigns": "campaign", "training-runs": "run", "snapshots": "snapshot",
                    "learners": "learner", "items": "item", "critiques": "critique",
-                   "exports": "export"}
+                   "exports": "export", "studies": "study"}
 
 
 @pytest.fixture
-def fuzz_world(db) -> dict:
+def _keep_connection():
+    """Keep the test's connection across the requests, as Django's test client does.
+
+    schemathesis calls the WSGI application directly, so Django's request signals close the
+    database connection after each request. Outside a test that is what should happen (and
+    with PostgreSQL's pool, CONN_MAX_AGE=0, it does every time), but here the connection holds
+    the test's transaction, and the next request would have to open a new one inside it.
+    """
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_world(db, _keep_connection) -> dict:
     project = make_project("Fuzz", slug=SLUG)
     admin = add_member(project, Role.ADMIN)
     campaign = make_campaign(project)
@@ -50,9 +77,11 @@ def fuzz_world(db) -> dict:
     run = TrainingRun.objects.create(project=project, snapshot=snapshot,
                                      base_version=active_learner(project))
     export = Export.objects.create(project=project, format=Export.Format.CSV)
+    study = LabelStudy.objects.create(project=project, snapshot=snapshot, name="study",
+                                      base_version=active_learner(project))
     objects = {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
                "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk,
-               "export": export.pk}
+               "export": export.pk, "study": study.pk}
     return {"key": token_create(user=admin, name="fuzz").key, "objects": objects}
 
 

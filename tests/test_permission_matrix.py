@@ -24,8 +24,10 @@ from annotator.models import (
     DatasetSnapshot,
     Export,
     ItemState,
+    LabelStudy,
     LearnerVersion,
     ModelEndpoint,
+    ReliabilityRun,
     ReviewItem,
     Role,
     TrainingRun,
@@ -58,6 +60,7 @@ ACCESS: dict[str, dict[str, str]] = {
     # project pages
     "annotator:project_detail": {"GET": VIEWER},
     "annotator:project_guidelines": {"GET": VIEWER},
+    "annotator:project_settings": {"POST": ADMIN},
     "annotator:critic_retrain": {"POST": ADMIN},
     # review
     "annotator:review_queue": {"GET": EXPERT},
@@ -67,6 +70,11 @@ ACCESS: dict[str, dict[str, str]] = {
     "annotator:adjudication_list": {"GET": ADMIN},
     "annotator:adjudication_detail": {"GET": ADMIN},
     "annotator:adjudication_settle": {"POST": ADMIN},
+    "annotator:adjudication_gold": {"POST": ADMIN},
+    # oversight
+    "annotator:oversight": {"GET": ADMIN},
+    "annotator:oversight_refresh": {"POST": ADMIN},
+    "annotator:oversight_settings": {"POST": ADMIN},
     # campaigns
     "annotator:campaign_list": {"GET": VIEWER},
     "annotator:campaign_launch": {"GET": ADMIN, "POST": ADMIN},
@@ -87,6 +95,11 @@ ACCESS: dict[str, dict[str, str]] = {
     "annotator:learner_list": {"GET": VIEWER},
     "annotator:learner_promote": {"POST": ADMIN},
     "annotator:learner_roll_back": {"POST": ADMIN},
+    "annotator:study_list": {"GET": VIEWER},
+    "annotator:study_new": {"GET": ADMIN, "POST": ADMIN},
+    "annotator:study_detail": {"GET": VIEWER},
+    "annotator:study_cancel": {"POST": ADMIN},
+    "annotator:study_resume": {"POST": ADMIN},
     # data: exports, imports, my API tokens
     "annotator:data_home": {"GET": ADMIN},
     "annotator:export_new": {"POST": ADMIN},
@@ -100,13 +113,19 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:schema": {"GET": PUBLIC},
     "api:docs": {"GET": PUBLIC},
     "api:project_list": {"GET": LOGIN},
-    "api:project_detail": {"GET": VIEWER},
+    "api:project_detail": {"GET": VIEWER, "PATCH": ADMIN},
+    "api:critic_detail": {"GET": VIEWER},
+    "api:critic_retrain": {"POST": ADMIN},
     "api:review_next": {"GET": EXPERT},
     "api:review_decide": {"POST": EXPERT},
     "api:review_undo": {"POST": EXPERT},
     "api:critique_list": {"GET": VIEWER},
     "api:critique_detail": {"GET": VIEWER},
     "api:review_list": {"GET": VIEWER},
+    "api:review_item_gold": {"POST": ADMIN},
+    "api:oversight": {"GET": ADMIN},
+    "api:oversight_refresh": {"POST": ADMIN},
+    "api:oversight_run_status": {"GET": ADMIN},
     "api:campaign_list": {"GET": VIEWER, "POST": ADMIN},
     "api:campaign_status": {"GET": VIEWER},
     "api:campaign_cancel": {"POST": ADMIN},
@@ -121,6 +140,10 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:learner_list": {"GET": VIEWER},
     "api:learner_promote": {"POST": ADMIN},
     "api:learner_roll_back": {"POST": ADMIN},
+    "api:study_list": {"GET": VIEWER, "POST": ADMIN},
+    "api:study_status": {"GET": VIEWER},
+    "api:study_cancel": {"POST": ADMIN},
+    "api:study_resume": {"POST": ADMIN},
     "api:export_list": {"GET": ADMIN, "POST": ADMIN},
     "api:export_detail": {"GET": ADMIN},
     "api:export_cancel": {"POST": ADMIN},
@@ -136,7 +159,8 @@ ACCESS: dict[str, dict[str, str]] = {
 SEGMENT_MODELS = {
     "campaigns": "campaign", "training": "run", "training-runs": "run", "snapshots": "snapshot",
     "learners": "learner", "items": "item", "adjudicate": "item", "critiques": "critique",
-    "exports": "export", "tokens": "token",
+    "exports": "export", "tokens": "token", "studies": "study",
+    "runs": "reliability_run",
 }
 # Objects that belong to a user rather than a project: each user's own one is used.
 OWN_MODELS = {"token"}
@@ -235,8 +259,12 @@ def _objects(project, *, marker: str = "") -> dict:
     # the marker: the other project's must never show).
     ModelEndpoint.objects.create(project=project, role="critic_judge", kind="openai",
                                  model=f"judge{marker}", base_url="http://judge.invalid/v1")
+    study = LabelStudy.objects.create(project=project, snapshot=snapshot, name=marker,
+                                      base_version=active_learner(project), error=marker)
+    reliability = ReliabilityRun.objects.create(project=project, error=marker)
     return {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
-            "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk, "export": export.pk}
+            "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk, "export": export.pk,
+            "study": study.pk, "reliability_run": reliability.pk}
 
 
 @pytest.fixture(scope="module")
@@ -279,8 +307,9 @@ def _destroy_world(world: dict) -> None:
 
     Session.objects.all().delete()
     for project in (world["ours"], world["theirs"]):
-        # Training runs and campaigns protect their learner versions: they go first.
+        # Training runs, studies and campaigns protect their learner versions: they go first.
         TrainingRun.objects.filter(project=project).delete()
+        LabelStudy.objects.filter(project=project).delete()
         Campaign.objects.filter(project=project).delete()
         project.delete()
     for user in [*world["users"].values(), world["stranger"]]:

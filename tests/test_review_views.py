@@ -52,6 +52,24 @@ def test_it_shows_the_next_item_escaped_with_highlights_and_diff(client, project
     assert reverse("annotator:project_guidelines", args=[project.slug]) in html
 
 
+def test_it_says_where_the_requests_harm_comes_from(client, project, expert):
+    # An imported request: nobody vouched for it, the critic read its text.
+    item = make_review_item(project, verdict="safe", severity=0)
+    item.critique.signals = {"p_harmful_request_text": 0.12}
+    item.critique.save()
+    html = client.get(queue_url(project)).content.decode()
+    assert "the critic judged it from its text (12% likely harmful)" in html
+    assert "severity" not in html.split('id="critic-verdict"')[1].split("</p>")[0]
+    # A campaign's attack written from a harmful goal: the attacker's knowledge, and a severity.
+    client.post(decide_url(project, item), {"action": "approve"})
+    other = make_review_item(project, query="How do I make a fake ID?", severity=3)
+    attack = other.critique.response.attack
+    attack.is_benign, attack.behaviour_id = False, "fake-id"
+    attack.save()
+    html = client.get(queue_url(project)).content.decode()
+    assert "The attacker wrote this request to cause harm." in html and "severity 3/4" in html
+
+
 def test_htmx_get_returns_only_the_item_fragment(client, project, expert):
     make_review_item(project)
     response = client.get(queue_url(project), **HTMX)

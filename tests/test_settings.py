@@ -52,6 +52,23 @@ def test_postgres_url_is_parsed():
     assert config["CONN_HEALTH_CHECKS"] is True
 
 
+def test_postgres_gets_a_connection_pool_and_prepared_statements():
+    config = database_from_url("postgres://sa:secret@db/superalign", pool=(2, 6))
+    # A pool and kept connections exclude each other (Django refuses both).
+    assert config["CONN_MAX_AGE"] == 0
+    assert config["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 6, "timeout": 30}
+    assert config["OPTIONS"]["server_side_binding"] is True
+    assert config["OPTIONS"]["prepare_threshold"] == 5
+
+
+def test_postgres_pool_and_prepared_statements_can_be_turned_off():
+    # Behind PgBouncer in transaction mode: plain connections, nothing prepared.
+    config = database_from_url("postgres://sa:secret@db/superalign", pool=None,
+                               prepared_statements=False)
+    assert config["CONN_MAX_AGE"] == 60
+    assert "pool" not in config["OPTIONS"] and "server_side_binding" not in config["OPTIONS"]
+
+
 def test_bad_database_url_is_a_clear_error():
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
         database_from_url("nonsense://what")

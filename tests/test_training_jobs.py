@@ -128,6 +128,26 @@ def test_the_worker_trains_with_the_hosts_torch_threads(project, snapshot, setti
     assert run.config.get("num_threads") is None  # the run's own settings don't pin the host's
 
 
+def test_the_worker_trains_a_run_in_two_processes_when_told_to(project, snapshot, settings):
+    # TRAINING_PROCESSES=2: two CPU processes under `accelerate launch`, each with one thread;
+    # progress, the log and the adapter come back to the job as with one process.
+    settings.TRAINING_PROCESSES, settings.TORCH_THREADS = 2, 1
+    run = training_launch(project=project, snapshot=snapshot,
+                          settings=small(method="sft_dpo", batch_size=1))
+
+    run_worker()
+
+    run = finished(run)
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert "(2 processes)" in run.log and "Adapter written" in run.log
+    # Four train items, one per process per step: two steps per phase, as with batch 2 alone.
+    assert [h["step"] for h in run.loss_history] == [1, 2, 3, 4]
+    assert run.progress["train"]["done"] == run.progress["train"]["total"] == 4
+    assert run.output_version.status == LearnerVersion.Status.CANDIDATE
+    assert (run.output_version.adapter_dir() / "adapter_model.safetensors").is_file()
+    assert not any(run.checkpoint_dir().iterdir())  # no checkpoint or launch folder left
+
+
 def test_dpo_needs_a_preference_pair(project, admin):
     for item in project.review_items.select_related("critique__response"):
         item.final_response = item.critique.response.text  # approved as is: no pairs

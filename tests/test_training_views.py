@@ -33,8 +33,9 @@ def admin(admin, client):
 def form_data(snapshot, **extra) -> dict:
     data = {"snapshot": snapshot.pk, "method": "dpo", "lora_r": 16, "lora_alpha": 32,
             "lora_dropout": 0.05, "target_modules": "q_proj, v_proj", "learning_rate": "",
-            "epochs": 1, "batch_size": 4, "max_length": 384, "beta": 0.1, "seed": 0,
-            "checkpoint_every": 10, "max_steps": "", "eval_budget": 16}
+            "epochs": 1, "batch_size": 4, "max_length": 384, "beta": 0.1, "objective": "sigmoid",
+            "label_smoothing": 0, "seed": 0, "checkpoint_every": 10, "max_steps": "",
+            "eval_budget": 16}
     data.update(extra)
     return data
 

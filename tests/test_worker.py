@@ -1,10 +1,13 @@
-"""The background worker: jobs run through django-tasks-db, dead workers' jobs are recovered."""
+"""The background worker: jobs run through the queue (django-tasks-db, or RQ with
+TASKS_BACKEND=rq), dead workers' jobs are recovered."""
 
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
+from django_tasks import default_task_backend
 from django_tasks_db.models import DBTaskResult
 
 from annotator.models import JobStatus
@@ -23,13 +26,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_the_worker_runs_a_health_job():
     result = health_check.enqueue(note="ping")
-    assert DBTaskResult.objects.get(id=result.id).status == "READY"
+    assert default_task_backend.get_result(result.id).status == "READY"
     call_command("worker", "--batch", "--interval", "0")
-    row = DBTaskResult.objects.get(id=result.id)
-    assert row.status == "SUCCESSFUL"
-    assert row.return_value["note"] == "ping"
+    done = default_task_backend.get_result(result.id)
+    assert done.status == "SUCCESSFUL"
+    assert done.return_value["note"] == "ping"
 
 
+@pytest.mark.skipif(settings.TASKS_BACKEND != "db", reason=(
+    "fakes a django-tasks-db row; tests/test_queue_jobs.py kills a real worker on either queue"))
 def test_a_job_running_under_a_dead_worker_is_marked_failed():
     import socket
 
@@ -81,3 +86,20 @@ def test_cancelling_a_queued_job_cancels_it_at_once():
     campaign = make_campaign(make_project())
     job_request_cancel(job=campaign)
     assert campaign.status == JobStatus.CANCELLED
+
+
+def test_the_health_page_shows_a_check_a_worker_answered(client):
+    import os
+    import socket
+
+    from django.urls import reverse
+
+    from tests.factories import make_user
+
+    client.force_login(make_user(is_staff=True))
+    page = client.post(reverse("annotator:health"))
+    assert "1 task queued, 0 running." in page.content.decode()
+    call_command("worker", "--batch", "--interval", "0")  # runs in this process
+    page = client.get(reverse("annotator:health")).content.decode()
+    assert "0 tasks queued, 0 running." in page
+    assert "SUCCESSFUL" in page and f"{socket.gethostname()} {os.getpid()}" in page

@@ -170,6 +170,8 @@ def item_cues(item: CritiqueInput) -> ItemCues:
         "relevance": relevance(item.query or "", novel),
         "repetition": _repetition(tokens, novel),
         "empty": float(len(novel.strip()) < 20),
+        # Not a model input (CUE_NAMES leaves it out): the explanation's reason for a blank answer.
+        "blank": float(not response.strip()),
         "comply_opening": float(bool(_COMPLY_RE.search(novel.strip()[:60]))),
         "redirects": min(len(_REDIRECT_RE.findall(response[:SCAN_CHARS])), 5) / 5,
         "counters": min(len(_COUNTER_RE.findall(novel[:SCAN_CHARS])), 3) / 3,

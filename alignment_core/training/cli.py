@@ -6,7 +6,9 @@
 Pairs are JSON lines with `prompt`, `chosen` and `rejected`; SFT examples have `prompt` and
 `response` (or `completion`). A prompt is a string or a list of chat messages; a response may also
 be given as a list of messages (TRL's conversational format), of which the last one counts.
-Progress goes to stderr; the last line on stdout is one JSON object with the metrics.
+Progress goes to stderr; the last line on stdout is one JSON object with the metrics and the
+loss of every step. Under `accelerate launch` only the main process prints it (and writes the
+adapter and the checkpoints).
 """
 
 from __future__ import annotations
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except Cancelled as error:
         raise SystemExit(str(error)) from error
     seconds = time.perf_counter() - started
-    examples = len(result.history) * config.batch_size  # a short last batch counts as full
+    # A short last batch counts as full; each step takes a batch from every process.
+    examples = len(result.history) * config.batch_size * int(os.environ.get("WORLD_SIZE", "1"))
     summary = {
         "adapter_dir": str(result.adapter_dir),
         "steps": result.steps,
@@ -149,8 +152,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             sum(r.tokens_per_s for r in result.history) / max(len(result.history), 1), 1
         ),
         **result.metrics,
+        "loss_history": [report.loss for report in result.history],
     }
-    print(json.dumps(summary))
+    if os.environ.get("RANK", "0") == "0":  # rank 0 of `accelerate launch`, or a lone process
+        print(json.dumps(summary))
     return summary
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -48,6 +47,7 @@ from .config import (
     TrainResult,
 )
 from .data import collate_pairs, collate_sft, encode_pairs, encode_sft
+from .distributed import check_world, local_share, step_weight, threads_per_process
 from .losses import ResponseScorer, sft_loss
 from .preference import prepare, step_loss
 from .reference_cache import ReferenceCache, model_key
@@ -71,20 +71,6 @@ def _order(n: int, seed: int, phase_index: int, epoch: int) -> list[int]:
     """The example order of one epoch: a function of the seed only, so a resumed run sees the same."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + phase_index * 1_009 + epoch)
     return torch.randperm(n, generator=generator).tolist()
-
-
-def _local_indices(
-    order: list[int], step: int, batch_size: int, rank: int, world: int
-) -> list[int]:
-    """This process's share of the examples of one optimizer step."""
-    per_epoch = math.ceil(len(order) / (batch_size * world))
-    start = (step % per_epoch) * batch_size * world
-    global_batch = order[start : start + batch_size * world]
-    local = global_batch[rank::world]
-    # The last batch may be too short to give every process an example; data parallel training
-    # needs every process to take part in each step, so a short one repeats an example.
-    return local or global_batch[:1]
-
 
 
 def import_training_libraries() -> None:
@@ -149,10 +135,11 @@ def train(
     # 1. accelerate decides the device and the process layout (`accelerate launch` sets it up).
     accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    check_world(world)
     say = log if log is not None and accelerator.is_main_process else (lambda message: None)
     previous_threads = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads_per_process(config.num_threads, world))
     set_seed(config.seed)
     cache = None
 
@@ -256,7 +243,7 @@ def train(
                     self_reference = world == 1 and (phase_index == 0 or config.lora.dropout == 0)
                     first_order = _order(len(encoded_pairs), config.seed, phase_index, 0)
                     step_one = (
-                        _local_indices(first_order, 0, config.batch_size, rank, world)
+                        local_share(first_order, 0, config.batch_size, rank, world)[0]
                         if self_reference
                         else []
                     )
@@ -294,7 +281,7 @@ def train(
             for phase_step in range(first, n_steps):
                 tick = time.perf_counter()
                 epoch = phase_step // per_epoch[phase]
-                indices = _local_indices(
+                indices, counts = local_share(
                     _order(len(data), config.seed, phase_index, epoch),
                     phase_step,
                     config.batch_size,
@@ -307,8 +294,14 @@ def train(
                 )
                 with accelerator.autocast():
                     logps = scorer(batch.to(device))
+                # Each process's part of the mean over the whole global batch (distributed.py).
+                share = step_weight(
+                    accelerator,
+                    (len(batch.targets) if phase == "sft" else len(chunk)) if counts else 0,
+                    device,
+                )
                 if phase == "sft":
-                    loss = sft_loss(logps, len(batch.targets))
+                    loss = sft_loss(logps, len(batch.targets)) * share
                     accuracy = margin = None
                 else:
                     chosen, rejected = logps.float().split(len(chunk))
@@ -323,6 +316,8 @@ def train(
                         config, preference, indices, chosen, rejected, ref,
                         lambda kl: accelerator.reduce(kl, reduction="mean"),
                     )
+                    # A mean over the rows (weighted or not: weights do not normalise it).
+                    loss, accuracy, margin = loss * share, accuracy * share, margin * share
                 accelerator.backward(loss)
                 if config.max_grad_norm:
                     accelerator.clip_grad_norm_(trainable, config.max_grad_norm)

@@ -77,11 +77,13 @@ class CursorPage(CursorPagination):
     ordering = "-id"
 
 
-def paginated(view, queryset, serializer_class) -> Response:
-    """Page a queryset with the view's paginator and serialize the page (for APIView classes)."""
+def paginated(view, queryset, serializer_class, context: dict | None = None) -> Response:
+    """Page a queryset with the view's paginator and serialize the page (for APIView classes);
+    `context` adds to the serializer's context."""
     paginator = CursorPage()
     page = paginator.paginate_queryset(queryset, view.request, view=view)
-    data = serializer_class(page, many=True, context={"request": view.request}).data
+    data = serializer_class(page, many=True,
+                            context={"request": view.request, **(context or {})}).data
     return paginator.get_paginated_response(data)
 
 

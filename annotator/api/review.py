@@ -3,10 +3,16 @@
 The views call the same services as the review pages (annotator/services/review.py), so the
 queue rules, the overlap and the undo semantics are identical for scripts and for the browser.
 Experts only ever see their own reviews here (independent overlap review); admins see all.
+
+An item served blind comes with `"blind": true` and no `critique` key (label it: action label
+with a final_verdict); a critique an expert has open blind is not listed for them either. A gold
+item served unannounced looks like any item waiting for reviews, here and in the answers about
+it (its state, reviews done); only admins see the truth, in the review list.
 """
 
 from __future__ import annotations
 
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -23,15 +29,20 @@ from rest_framework.views import APIView
 
 from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, paginated
-from annotator.models import Critique, ItemState, Review, ReviewAction, ReviewItem, Role
-from annotator.models.campaigns import Verdict
-from annotator.selectors.review import highlight_segments
-from annotator.services.review import (
-    REJECT_REASONS,
-    review_claim_next,
-    review_submit,
-    review_undo,
+from annotator.models import (
+    Critique,
+    ItemState,
+    Review,
+    ReviewAction,
+    ReviewAssignment,
+    ReviewItem,
+    Role,
 )
+from annotator.models.campaigns import Verdict
+from annotator.models.reviews import AssignmentState
+from annotator.selectors.review import highlight_segments
+from annotator.services.review import review_claim_next, review_submit, review_undo
+from annotator.services.review_verdicts import REJECT_REASONS
 
 
 class SpanOutput(serializers.Serializer):
@@ -61,7 +72,8 @@ _DATETIME = serializers.DateTimeField()
 class CritiqueOutput(serializers.Serializer):
     id = serializers.IntegerField()
     item_id = serializers.IntegerField(source="review_item.id", allow_null=True)
-    item_state = serializers.ChoiceField(choices=ItemState.choices, source="review_item.state")
+    item_state = serializers.ChoiceField(choices=ItemState.choices,
+                                         source="review_item.shown_state")
     query = serializers.CharField(source="response.attack.text")
     response = serializers.CharField(source="response.text")
     critic_name = serializers.CharField()
@@ -89,7 +101,8 @@ def _critique_data(critique: Critique) -> dict:
     return {
         "id": int(critique.id),
         "item_id": None if item is None else int(item.id),
-        "item_state": None if item is None else str(item.state),
+        # As the item is served (a gold probe's looks pending), when it came with one.
+        "item_state": None if item is None else str(item.shown_state),
         "query": str(response.attack.text),
         "response": str(response.text),
         "critic_name": str(critique.critic_name),
@@ -107,21 +120,36 @@ def _critique_data(critique: Critique) -> dict:
 
 class ReviewItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    state = serializers.ChoiceField(choices=ItemState.choices)
-    priority = serializers.FloatField()
+    state = serializers.ChoiceField(choices=ItemState.choices, source="shown_state")
+    priority = serializers.FloatField(
+        required=False, help_text="Absent when `blind` is true: it is computed from the "
+        "critic's confidence and severity.")
     reviews_required = serializers.IntegerField()
-    reviews_done = serializers.IntegerField()
-    critique = CritiqueOutput()
+    reviews_done = serializers.IntegerField(source="shown_reviews_done")
+    blind = serializers.BooleanField(
+        source="served_as.blind",
+        help_text="Served without the critic: no `critique` key; decide with action label.")
+    query = serializers.CharField(source="critique.response.attack.text")
+    response = serializers.CharField(source="critique.response.text")
+    critique = CritiqueOutput(required=False, help_text="Absent when `blind` is true.")
 
     def to_representation(self, item: ReviewItem) -> dict:
-        return {
-            "id": int(item.id),
-            "state": str(item.state),
-            "priority": float(item.priority),
+        served_as = item.served_as
+        response = item.critique.response
+        # In the declared fields' order; a blind item leaves out what comes from the critic.
+        data = {"id": int(item.id), "state": str(item.shown_state)}
+        if not served_as.blind:
+            data["priority"] = float(item.priority)
+        data.update({
             "reviews_required": int(item.reviews_required),
-            "reviews_done": int(item.reviews_done),
-            "critique": _critique_data(item.critique),
-        }
+            "reviews_done": int(item.shown_reviews_done),
+            "blind": bool(served_as.blind),
+            "query": str(response.attack.text),
+            "response": str(response.text),
+        })
+        if not served_as.blind:
+            data["critique"] = _critique_data(item.critique)
+        return data
 
 
 class ReviewOutput(serializers.Serializer):
@@ -137,8 +165,16 @@ class ReviewOutput(serializers.Serializer):
     seconds_spent = serializers.FloatField()
     undoes_id = serializers.IntegerField(allow_null=True)
     undone = serializers.SerializerMethodField()
+    blind = serializers.BooleanField(help_text="Decided without the critic shown.")
     created_at = serializers.DateTimeField()
-    item_state = serializers.CharField(source="item.state", help_text="The item's state now.")
+    item_state = serializers.SerializerMethodField(help_text="The item's state now.")
+
+    def get_item_state(self, review: Review) -> str:
+        # A gold probe's item is finished; its expert sees what a review of an item waiting for
+        # reviews leaves, as they would on any item (admins listing reviews see the truth).
+        if review.gold_probe and not self.context.get("reveal_gold"):
+            return str(ItemState.DONE if review.item.reviews_required == 1 else ItemState.PENDING)
+        return str(review.item.state)
 
     def get_undone(self, review: Review) -> bool:
         # Lists select_related("undone_by"), so this costs no query per row there; a review the
@@ -161,14 +197,18 @@ class ReviewOutput(serializers.Serializer):
             "seconds_spent": float(review.seconds_spent),
             "undoes_id": None if review.undoes_id is None else int(review.undoes_id),
             "undone": self.get_undone(review),
+            "blind": bool(review.blind),
             "created_at": _DATETIME.to_representation(review.created_at),
-            "item_state": str(review.item.state),
+            "item_state": self.get_item_state(review),
         }
 
 
 class DecisionInput(serializers.Serializer):
-    action = serializers.ChoiceField(choices=[ReviewAction.APPROVE, ReviewAction.EDIT,
-                                              ReviewAction.REJECT, ReviewAction.SKIP])
+    action = serializers.ChoiceField(
+        choices=[ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT, ReviewAction.LABEL,
+                 ReviewAction.SKIP],
+        help_text="approve, edit or reject the critique of an assisted item; label (with a "
+        "final_verdict, and corrected_response to rewrite the answer) an item served blind.")
     final_verdict = serializers.ChoiceField(choices=Verdict.choices, required=False,
                                             allow_blank=True, default="")
     corrected_response = serializers.CharField(required=False, allow_blank=True, default="",
@@ -215,18 +255,24 @@ class ReviewDecideView(APIView):
     @extend_schema(
         operation_id="review_decide", request=DecisionInput,
         responses={201: ReviewOutput, **ERROR_RESPONSES},
-        summary="Approve, edit, reject (the critic is wrong) or skip one item.")
+        summary="Approve, edit, reject (the critic is wrong), label (blind) or skip one item.")
     def post(self, request: Request, slug: str, pk: int) -> Response:
         access = project_access(request.user, slug, minimum=Role.EXPERT)
-        item = _scoped_item(access.project, pk)
         data = DecisionInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            _scoped_item(access.project, pk)  # an item of another project is 404, not 400
+            raise serializers.ValidationError(data.errors)
         values = data.validated_data
-        review = review_submit(
-            item=item, expert=request.user, action=values["action"],
-            final_verdict=values["final_verdict"] or None,
-            corrected_response=values["corrected_response"], reason_code=values["reason_code"],
-            note=values["note"], seconds_spent=values["seconds_spent"])
+        try:
+            # The service looks the item up inside the project: no scope query of our own.
+            review = review_submit(
+                item=ReviewItem(pk=pk), project=access.project, expert=request.user,
+                action=values["action"], final_verdict=values["final_verdict"] or None,
+                corrected_response=values["corrected_response"],
+                reason_code=values["reason_code"], note=values["note"],
+                seconds_spent=values["seconds_spent"])
+        except ReviewItem.DoesNotExist:
+            raise Http404("No such item in this project.") from None
         return Response(ReviewOutput(review, context={"just_recorded": True}).data,
                         status=status.HTTP_201_CREATED)
 
@@ -243,6 +289,15 @@ class ReviewUndoView(APIView):
                         status=status.HTTP_201_CREATED)
 
 
+def _visible_critiques(request: Request, project) -> QuerySet[Critique]:
+    """The project's critiques, less those of items this user has open blind or as a gold probe
+    (looking one up would show what the serving hides)."""
+    hidden = (ReviewAssignment.objects.filter(expert=request.user, state=AssignmentState.OPEN)
+              .filter(Q(blind=True) | Q(gold_probe=True)).values("item_id"))
+    return (Critique.objects.filter(review_item__project=project)
+            .exclude(review_item__in=hidden).select_related("review_item", "response__attack"))
+
+
 class CritiqueListView(APIView):
     @extend_schema(
         operation_id="critiques_list",
@@ -252,8 +307,7 @@ class CritiqueListView(APIView):
         summary="The project's critiques with their review state, newest first (cursor pages).")
     def get(self, request: Request, slug: str) -> Response:
         access = project_access(request.user, slug, minimum=Role.VIEWER)
-        critiques = Critique.objects.filter(review_item__project=access.project).select_related(
-            "review_item", "response__attack")
+        critiques = _visible_critiques(request, access.project)
         state, verdict = request.query_params.get("state"), request.query_params.get("verdict")
         if state:
             if state not in ItemState.values:
@@ -272,9 +326,7 @@ class CritiqueDetailView(APIView):
                    summary="One critique of the project.")
     def get(self, request: Request, slug: str, pk: int) -> Response:
         access = project_access(request.user, slug, minimum=Role.VIEWER)
-        critique = get_object_or_404(
-            Critique.objects.select_related("review_item", "response__attack"),
-            review_item__project=access.project, pk=pk)
+        critique = get_object_or_404(_visible_critiques(request, access.project), pk=pk)
         return Response(CritiqueOutput(critique).data)
 
 
@@ -300,7 +352,7 @@ class ReviewListView(APIView):
             if action not in ReviewAction.values:
                 raise _bad_choice("action", ReviewAction.values)
             reviews = reviews.filter(action=action)
-        return paginated(self, reviews, ReviewOutput)
+        return paginated(self, reviews, ReviewOutput, context={"reveal_gold": access.is_admin})
 
 
 urlpatterns = [

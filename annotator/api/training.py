@@ -15,11 +15,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alignment_core.training.label_sources import LABEL_SOURCES
 from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
 from annotator.declared_fields import serializer_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
-from annotator.selectors.training import learners_for, snapshots_for, training_runs_for
+from annotator.selectors.training import (
+    learners_for,
+    snapshots_for,
+    training_runs_for,
+    with_source_counts,
+)
 from annotator.services.learners import learner_promote, learner_roll_back
 from annotator.services.snapshots import SnapshotFilters, snapshot_create, snapshot_preview
 from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, training_launch
@@ -29,12 +35,14 @@ from annotator.services.training import TRAINING_SETTINGS, TrainingSettings, tra
 
 class SnapshotOutput(serializers.ModelSerializer):
     url = serializers.CharField(source="get_absolute_url")
+    by_source = serializers.DictField(source="source_counts", child=serializers.IntegerField(),
+                                      help_text="Curated items per label source.")
 
     class Meta:
         model = DatasetSnapshot
         fields = ["id", "name", "content_hash", "filters", "validation_fraction", "seed",
                   "item_count", "pair_count", "sft_count", "train_count", "validation_count",
-                  "created_at", "url"]
+                  "by_source", "created_at", "url"]
         read_only_fields = fields
 
 
@@ -45,6 +53,9 @@ class SnapshotInput(serializers.Serializer):
     min_agreement = serializers.FloatField(required=False, allow_null=True, default=None,
                                            min_value=0, max_value=1)
     adjudicated_only = serializers.BooleanField(required=False, default=False)
+    label_sources = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(LABEL_SOURCES)), required=False, default=list,
+        help_text="Keep only labels from these sources (empty: every source).")
     validation_fraction = serializers.FloatField(required=False, default=0.1, min_value=0,
                                                  max_value=0.5)
     seed = serializers.IntegerField(required=False, default=0)
@@ -53,7 +64,8 @@ class SnapshotInput(serializers.Serializer):
         data = self.validated_data
         return SnapshotFilters(campaign_id=data["campaign"], category=data["category"],
                                min_agreement=data["min_agreement"],
-                               adjudicated_only=data["adjudicated_only"])
+                               adjudicated_only=data["adjudicated_only"],
+                               label_sources=tuple(data["label_sources"]))
 
 
 class SnapshotPreviewOutput(serializers.Serializer):
@@ -65,6 +77,11 @@ class SnapshotPreviewOutput(serializers.Serializer):
     validation_pairs = serializers.IntegerField()
     validation_sft = serializers.IntegerField()
     content_hash = serializers.CharField()
+    by_source = serializers.DictField(child=serializers.IntegerField(),
+                                      help_text="Curated items per label source.")
+    confidences_stale = serializers.BooleanField(
+        help_text="The label confidences predate the latest reviews: creating the snapshot "
+        "re-estimates them first, so its content hash will differ from this one.")
 
 
 class SnapshotListApi(APIView):
@@ -73,7 +90,8 @@ class SnapshotListApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         """The project's dataset snapshots, newest first (viewers and up)."""
         access = project_access(request.user, slug)
-        return paginated(self, snapshots_for(project=access.project), SnapshotOutput)
+        return paginated(self, with_source_counts(snapshots_for(project=access.project)),
+                         SnapshotOutput)
 
     @extend_schema(operation_id="snapshots_create", request=SnapshotInput,
                    responses={201: SnapshotOutput, **ERROR_RESPONSES})

@@ -4,7 +4,17 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api import campaigns, data, endpoints, projects, review, training
+from annotator.api import (
+    campaigns,
+    critic,
+    data,
+    endpoints,
+    oversight,
+    projects,
+    review,
+    studies,
+    training,
+)
 
 app_name = "api"
 
@@ -15,5 +25,5 @@ urlpatterns = [
     path("docs/", csp_update({"style-src": ["'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"]})(
         SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
 ]
-for feature in (projects, review, campaigns, training, data, endpoints):
+for feature in (projects, critic, review, campaigns, training, studies, data, oversight, endpoints):
     urlpatterns += feature.urlpatterns

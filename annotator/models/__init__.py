@@ -10,13 +10,16 @@ from annotator.models.campaigns import (
     Response,
     Verdict,
 )
+from annotator.models.critic import CriticRetrain
 from annotator.models.datasets import DatasetSnapshot, SnapshotExample
 from annotator.models.endpoints import ModelEndpoint
 from annotator.models.exports import Export
 from annotator.models.jobs import Job, JobStatus
 from annotator.models.learners import LearnerVersion
+from annotator.models.oversight import ReliabilityRun
 from annotator.models.projects import Membership, Project, Role
 from annotator.models.reviews import (
+    ASSISTED,
     CURATED_STATES,
     DECISIONS,
     UNDOABLE,
@@ -25,13 +28,16 @@ from annotator.models.reviews import (
     ReviewAction,
     ReviewAssignment,
     ReviewItem,
+    ServedAs,
 )
+from annotator.models.studies import LabelStudy
 from annotator.models.tokens import ApiToken
 from annotator.models.training import TrainingRun
 
 __all__ = [
-    "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
-    "ApiToken", "AttackQuery", "Campaign", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
-    "JobStatus", "LearnerVersion", "Membership", "ModelEndpoint", "Project", "Response", "Review", "ReviewAction",
-    "ReviewAssignment", "ReviewItem", "Role", "SnapshotExample", "TrainingRun", "Verdict",
+    "ASSISTED", "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
+    "ApiToken", "AttackQuery", "Campaign", "CriticRetrain", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
+    "JobStatus", "LabelStudy", "LearnerVersion", "Membership", "ModelEndpoint", "Project", "ReliabilityRun",
+    "Response", "Review", "ReviewAction", "ReviewAssignment", "ReviewItem", "Role", "ServedAs",
+    "SnapshotExample", "TrainingRun", "Verdict",
 ]

@@ -82,7 +82,11 @@ class AttackQuery(models.Model):
     category = models.CharField(max_length=64, blank=True)
     behaviour_id = models.CharField(max_length=64, blank=True)
     severity = models.PositiveSmallIntegerField(default=0)
-    is_benign = models.BooleanField(default=False)
+    # What the attacker really knows about the request: True = a benign twin (refusing it is an
+    # over-refusal), False = written from a harmful goal or canary objective that the text
+    # carries verbatim, None = unknown (imported prompts and pairs, LM-written attacks): the
+    # critic then judges the request from its text alone (see critic_evidence below).
+    is_benign = models.BooleanField(null=True, blank=True, default=None)
     canary_id = models.CharField(max_length=64, blank=True)
     system_prompt = models.TextField(blank=True)
     turns = models.JSONField(null=True, blank=True)  # earlier chat turns for multi-turn attacks
@@ -105,6 +109,30 @@ class AttackQuery(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+    @property
+    def aimed_benign(self) -> bool:
+        """Whether the attacker meant a benign twin (reports count these as over-refusal probes,
+        not attacks). An LM-written attack keeps its goal's intent in meta["goal_is_benign"]."""
+        if self.is_benign is not None:
+            return self.is_benign
+        return (self.meta or {}).get("goal_is_benign") is True
+
+    def critic_evidence(self) -> dict:
+        """The CritiqueInput fields other than the texts: what the critic may take as evidence.
+
+        Only real attacker knowledge counts. When it is unknown (is_benign None), the behaviour
+        id and its severity are left out too, since the critic reads a behaviour id as "written
+        to cause harm"; the request is then judged from its text. A canary check stays: it is
+        a string check on the answer, whoever wrote the request. The category is a topic label
+        (the importer's, or the goal's), kept as a hint for the critique's category.
+        """
+        known = self.is_benign is not None
+        return {"category": self.category,
+                "behaviour_id": self.behaviour_id if known else "",
+                "is_benign": self.is_benign,
+                "canary_id": self.canary_id or None,
+                "severity_hint": self.severity if known and self.behaviour_id else None}
 
 
 class Response(models.Model):

@@ -7,6 +7,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from alignment_core.training.label_sources import LABEL_SOURCES, SOURCE_LABELS, example_weight
+
 
 class DatasetSnapshot(models.Model):
     """A frozen copy of a project's curated labels at one moment, identified by a content hash.
@@ -50,6 +52,15 @@ class DatasetSnapshot(models.Model):
         return self.examples.filter(kind=SnapshotExample.Kind.SFT,
                                     split=SnapshotExample.Split.TRAIN).count()
 
+    def source_counts(self) -> dict[str, int]:
+        """Curated items per label source (every item has exactly one SFT example); read from
+        the annotations of selectors.training.with_source_counts when a list has them."""
+        if all(hasattr(self, f"items_{source}") for source in LABEL_SOURCES):
+            return {source: getattr(self, f"items_{source}") for source in LABEL_SOURCES}
+        rows = dict(self.examples.filter(kind=SnapshotExample.Kind.SFT)
+                    .values_list("label_source").annotate(n=models.Count("id")))
+        return {source: rows.get(source, 0) for source in LABEL_SOURCES}
+
 
 class SnapshotExample(models.Model):
     class Kind(models.TextChoices):
@@ -73,6 +84,14 @@ class SnapshotExample(models.Model):
     )
     category = models.CharField(max_length=64, blank=True)
     strategy = models.CharField(max_length=64, blank=True)
+    # Where the label came from (expert consensus, adjudication, one expert, or the critic alone)
+    # and how sure that source was: the critic's calibrated confidence for a critic-only label,
+    # the experts' posterior where one was estimated, None for a human label taken as sure.
+    # Both are part of the content hash; training turns them into the example's weight
+    # (alignment_core.training.label_sources.example_weight) when weight_examples is on.
+    label_source = models.CharField(max_length=20, default="single_expert",
+                                    choices=[(s, SOURCE_LABELS[s]) for s in LABEL_SOURCES])
+    source_confidence = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -80,6 +99,11 @@ class SnapshotExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.pk} ({self.split})"
+
+    @property
+    def label_weight(self) -> float:
+        """How much this example counts in training when weight_examples is on."""
+        return example_weight(self.label_source, self.source_confidence)
 
     @property
     def training_prompt(self) -> str | list[dict]:

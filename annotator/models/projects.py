@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -19,6 +21,10 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 0, Role.EXPERT: 1, Role.ADMIN: 2}
 
 
+def new_oversight_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
 class Project(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
@@ -28,18 +34,40 @@ class Project(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text="How many experts review each item independently.",
     )
-    auto_accept_threshold = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Critic confidence at or above which items are curated without a human "
-        "(empty: every item goes to experts).",
+    # Auto-accept is earned, not typed in: the threshold is computed from the audited items
+    # (annotator/selectors/critic.py) so that the audited precision above it meets this target
+    # with 95% confidence (one-sided Clopper-Pearson lower bound).
+    target_precision = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.999)],
+        help_text="Auto-accept the critic's verdicts only where audits show, with 95% confidence, "
+        "that at least this share of them is right (0.5 to 0.999).",
     )
     audit_rate = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Share of auto-acceptable items still sent to experts as an audit.",
+        help_text="Share of new items sent to experts as a random audit once a threshold exists "
+        "(until then every item is audited: experts see them all anyway).",
     )
+    blind_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of items each expert reviews blind: the request and the answer without "
+        "the critic's verdict, explanation and revision (0.2 = one item in five).",
+    )
+    gold_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of each expert's queue that serves gold items unannounced, to score the "
+        "expert (0.05 = one item in twenty; needs items marked gold).",
+    )
+    # Seeds the blind and gold choices (alignment_core.oversight.sampler); random per project so
+    # nobody can work out from the code which of their items are blind or gold.
+    oversight_seed = models.PositiveIntegerField(default=new_oversight_seed, editable=False)
     critic_head = models.JSONField(
         null=True, blank=True, help_text="Learned critic head retrained from expert decisions."
     )
+    # The debounce record of automatic retraining (annotator/services/critic_learning.py): when
+    # the scheduled retrain check runs (empty: none scheduled), and the newest Review id the
+    # stored head has learnt from, so "new decisions" is a count of later reviews.
+    critic_retrain_due_at = models.DateTimeField(null=True, blank=True)
+    critic_trained_through = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
@@ -54,6 +82,19 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=models.Q(audit_rate__gte=0) & models.Q(audit_rate__lte=1),
                 name="project_audit_rate_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(blind_share__gte=0) & models.Q(blind_share__lte=1),
+                name="project_blind_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gold_share__gte=0) & models.Q(gold_share__lte=1),
+                name="project_gold_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(target_precision__gte=0.5)
+                & models.Q(target_precision__lte=0.999),
+                name="project_target_precision_range",
             ),
         ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -16,6 +18,22 @@ class ItemState(models.TextChoices):
 
 # The states of an item whose label is final (by experts, or auto-accepted from the critic).
 CURATED_STATES = (ItemState.DONE, ItemState.AUTO_ACCEPTED)
+
+
+@dataclass(frozen=True)
+class ServedAs:
+    """How an item is served to one expert, fixed when it is served (ReviewAssignment).
+
+    blind: without the critic's verdict, explanation, spans and revision; the expert labels it.
+    gold_probe: a gold item slipped into the queue unannounced; the answer is scored against the
+    gold label and never changes the item. Nothing the expert sees says so.
+    """
+
+    blind: bool = False
+    gold_probe: bool = False
+
+
+ASSISTED = ServedAs()
 
 
 class ReviewItem(models.Model):
@@ -34,22 +52,49 @@ class ReviewItem(models.Model):
     state = models.CharField(max_length=16, choices=ItemState.choices, default=ItemState.PENDING)
     reviews_required = models.PositiveSmallIntegerField(default=1)
     reviews_done = models.PositiveSmallIntegerField(default=0)
-    is_audit = models.BooleanField(default=False)  # sampled from auto-acceptable items
+    # A uniform random sample of all items (see review_items_create); its expert verdicts set
+    # the auto-accept threshold.
+    is_audit = models.BooleanField(default=False)
     final_verdict = models.CharField(max_length=16, blank=True)
     final_response = models.TextField(blank=True)
     final_severity = models.PositiveSmallIntegerField(null=True, blank=True)
     adjudicated = models.BooleanField(default=False)
     curated_at = models.DateTimeField(null=True, blank=True)
+    # Gold: an adjudicated item whose label (final_verdict) an admin trusts enough to score
+    # experts against; served to experts unannounced (Project.gold_share).
+    is_gold = models.BooleanField(default=False)
+    gold_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    gold_marked_at = models.DateTimeField(null=True, blank=True)
+    # Written by the reliability job (annotator.services.oversight): the Dawid-Skene posterior
+    # over the four verdicts, and the probability that final_verdict is right (None without a
+    # final verdict or without expert verdicts to estimate from).
+    label_confidence = models.FloatField(null=True, blank=True)
+    label_posterior = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [
             # The queue query: a project's pending items, best first.
             models.Index(fields=["project", "state", "-priority", "id"], name="reviewitem_queue"),
+            # The gold items of a project, looked up when a gold slot comes up in a queue.
+            models.Index(fields=["project"], condition=models.Q(is_gold=True),
+                         name="reviewitem_gold"),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(reviews_required__gte=1), name="reviewitem_required_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_gold=False)
+                | (models.Q(adjudicated=True) & ~models.Q(final_verdict="")),
+                name="reviewitem_gold_is_adjudicated",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(label_confidence__isnull=True)
+                | (models.Q(label_confidence__gte=0) & models.Q(label_confidence__lte=1)),
+                name="reviewitem_label_confidence_0_1",
             ),
         ]
 
@@ -59,6 +104,26 @@ class ReviewItem(models.Model):
     @property
     def is_curated(self) -> bool:
         return self.state in CURATED_STATES
+
+    # How the item is served to the expert it was claimed for (set by the review services on
+    # the instance they hand out; assisted when it was not claimed for anyone).
+    @property
+    def served_as(self) -> ServedAs:
+        return self.__dict__.get("_served_as", ASSISTED)
+
+    @served_as.setter
+    def served_as(self, value: ServedAs) -> None:
+        self.__dict__["_served_as"] = value
+
+    @property
+    def shown_state(self) -> str:
+        """The state the expert it is served to sees: a gold probe looks like any item waiting
+        for reviews, not like the finished item it is."""
+        return ItemState.PENDING if self.served_as.gold_probe else self.state
+
+    @property
+    def shown_reviews_done(self) -> int:
+        return 0 if self.served_as.gold_probe else self.reviews_done
 
 
 class AssignmentState(models.TextChoices):
@@ -82,6 +147,10 @@ class ReviewAssignment(models.Model):
         max_length=8, choices=AssignmentState.choices, default=AssignmentState.OPEN
     )
     opened_at = models.DateTimeField(default=timezone.now)
+    # The mode the item was served in, fixed when it is served: a change of the project's
+    # shares never switches an item an expert has open, and an undo reopens it the same way.
+    blind = models.BooleanField(default=False)
+    gold_probe = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -99,21 +168,34 @@ class ReviewAssignment(models.Model):
     def __str__(self) -> str:
         return f"{self.expert} {self.state} item {self.item_id}"
 
+    @property
+    def served_as(self) -> ServedAs:
+        return ServedAs(blind=self.blind, gold_probe=self.gold_probe)
+
 
 class ReviewAction(models.TextChoices):
     APPROVE = "approve", "Approve"
     EDIT = "edit", "Edit"
     REJECT = "reject", "Critic is wrong"
+    LABEL = "label", "Label (blind)"  # a verdict from scratch, on an item served blind
     SKIP = "skip", "Skip"
     UNDO = "undo", "Undo"
     ADJUDICATE = "adjudicate", "Adjudicate"
 
 
 # Actions that give the item a label and count towards `reviews_required` (skips and undos say
-# nothing about the verdict).
-DECISIONS = (ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT)
+# nothing about the verdict). Approve, edit and reject answer the critic; label is the verdict of
+# an expert who never saw it (a blind review).
+DECISIONS = (ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT, ReviewAction.LABEL)
 # Actions an expert can undo (their own; an adjudication is settled by an admin and final).
 UNDOABLE = (*DECISIONS, ReviewAction.SKIP)
+
+
+class ReviewQuerySet(models.QuerySet):
+    def counting(self) -> ReviewQuerySet:
+        """The decisions that count for their items: not undone and not gold probes (a gold
+        probe's answer is scored against the gold label and never touches the item)."""
+        return self.filter(action__in=DECISIONS, undone_by__isnull=True, gold_probe=False)
 
 
 class Review(models.Model):
@@ -128,10 +210,16 @@ class Review(models.Model):
     reason_code = models.CharField(max_length=32, blank=True)
     note = models.TextField(blank=True)
     seconds_spent = models.FloatField(default=0.0)
+    # Copied from the assignment the decision closed (ReviewAssignment): reviewed without the
+    # critic, and answered as an unannounced gold item.
+    blind = models.BooleanField(default=False)
+    gold_probe = models.BooleanField(default=False)
     undoes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ReviewQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -1,4 +1,5 @@
-"""Expert review pages: the queue, undo, progress/agreement and the admins' adjudication."""
+"""Expert review pages: the queue, undo, progress/agreement and the admins' adjudication and
+gold items."""
 
 from django.urls import path
 
@@ -14,6 +15,8 @@ urlpatterns = [
          name="adjudication_detail"),
     path("p/<slug:slug>/adjudicate/<int:pk>/settle/", review.adjudication_settle,
          name="adjudication_settle"),
+    path("p/<slug:slug>/adjudicate/<int:pk>/gold/", review.adjudication_gold,
+         name="adjudication_gold"),
 ]
 
 NAV = [

@@ -90,8 +90,8 @@ def campaign_report(*, campaign: Campaign) -> dict:
         verdicts[critique.verdict] = verdicts.get(critique.verdict, 0) + 1
         outcomes.append(AttackOutcome(strategy=attack.strategy or "imported",
                                       category=attack.category or "uncategorised",
-                                      is_benign=attack.is_benign,
-                                      success=(not attack.is_benign) and verdict == "unsafe",
+                                      is_benign=attack.aimed_benign,
+                                      success=(not attack.aimed_benign) and verdict == "unsafe",
                                       refused=verdict in ("refusal", "over_refusal")))
         item = getattr(critique, "review_item", None)
         if item is not None:
@@ -107,7 +107,8 @@ def campaign_report(*, campaign: Campaign) -> dict:
     human = items["items"] - items["auto_accepted"]
     items["human_items"] = human
     items["human_share"] = human / items["items"] if items["items"] else None
-    unsafe = sorted((c for c in critiques if c.verdict == "unsafe" and not c.response.attack.is_benign),
+    unsafe = sorted((c for c in critiques
+                     if c.verdict == "unsafe" and not c.response.attack.aimed_benign),
                     key=lambda c: (-c.severity, -c.confidence, c.response.attack.seq))
     return {
         "n_attacks": len({c.response.attack_id for c in critiques}),
@@ -161,8 +162,11 @@ def attack_history(*, project: Project, before: Campaign | None = None) -> list[
     campaigns = project.campaigns.filter(held_out=False)
     if before is not None:
         campaigns = campaigns.exclude(pk=before.pk).filter(created_at__lte=before.created_at)
-    attacks = list(AttackQuery.objects.filter(campaign__in=campaigns, is_benign=False)
-                   .order_by("-created_at", "-id")[:HISTORY_LIMIT])
+    # Attacks written for a harmful goal: known ones (False), and LM-written ones (None) whose
+    # goal was harmful; imported prompts (None, no goal) are skipped by the strategies.
+    attacks = [row for row in AttackQuery.objects.filter(campaign__in=campaigns)
+               .exclude(is_benign=True).order_by("-created_at", "-id")[:HISTORY_LIMIT]
+               if not row.aimed_benign]
     scores: dict[int, float] = {}
     critiques = Critique.objects.filter(response__attack__in=attacks).values(
         "verdict", "confidence", "response__attack_id", "review_item__state",
@@ -181,7 +185,7 @@ def attack_history(*, project: Project, before: Campaign | None = None) -> list[
             continue
         attack = Attack(text=row.text, strategy=row.strategy, category=row.category,
                         behaviour_id=row.behaviour_id, severity=row.severity,
-                        is_benign=row.is_benign, canary_id=row.canary_id or None,
+                        is_benign=False, canary_id=row.canary_id or None,
                         system_prompt=row.system_prompt or None, turns=row.turns or None,
                         meta=dict(row.meta or {}))
         history.append((ScoredAttack(attack=attack, score=scores[row.pk]), row.pk))

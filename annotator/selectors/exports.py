@@ -39,7 +39,7 @@ SELECTION = {"trl_preference": "pairs", "trl_conversational": "pairs", "csv": "p
 PROVENANCE_COLUMNS = ("item_id", "review_ids", "expert_ids", "critic", "learner_version",
                       "campaign", "strategy", "category", "verdict", "agreement", "adjudicated",
                       "curated_at", "created_at")
-SNAPSHOT_COLUMNS = ("snapshot_id", "example_id", "split")
+SNAPSHOT_COLUMNS = ("snapshot_id", "example_id", "split", "label_source", "label_confidence")
 
 _ITEM_FIELDS = (
     "id", "final_response", "final_verdict", "adjudicated", "curated_at", "created_at",
@@ -151,14 +151,15 @@ def _review_summaries(item_ids: list[int], verdicts: dict[int, str],
     Live items come in id order, so one id range query covers a chunk (reviews of items outside
     the selection are skipped); a snapshot's items can be sparse, so they are looked up by id.
     Decisions are approvals, edits and rejections that were not undone (skips and undos say
-    nothing about the verdict); agreement is the share of them whose verdict is the item's final
-    verdict, None when nobody reviewed the item (as in annotator.services.snapshots).
+    nothing about the verdict; gold probes never count for the item); agreement is the share of
+    them whose verdict is the item's final verdict, None when nobody reviewed the item (as in
+    annotator.services.snapshots).
     """
     if not item_ids:
         return {}
     reviews = (Review.objects.filter(item_id__gte=min(item_ids), item_id__lte=max(item_ids))
                if by_range else Review.objects.filter(item_id__in=item_ids))
-    fields = ("item_id", "id", "expert_id", "action", "final_verdict", "undoes_id")
+    fields = ("item_id", "id", "expert_id", "action", "final_verdict", "undoes_id", "gold_probe")
     sql, params = reviews.order_by("item_id", "id").values_list(*fields).query.sql_with_params()
     with connections[reviews.db].cursor() as cursor:
         cursor.execute(sql, params)
@@ -166,8 +167,8 @@ def _review_summaries(item_ids: list[int], verdicts: dict[int, str],
     undone = {row[5] for row in rows if row[5] is not None}
     grouped: dict[int, tuple[list[int], list[str], int]] = {}
     names = _PSEUDONYMS
-    for item_id, review_id, expert_id, action, verdict, _undoes in rows:
-        if action not in _DECISION_VALUES or item_id not in verdicts:
+    for item_id, review_id, expert_id, action, verdict, _undoes, gold_probe in rows:
+        if action not in _DECISION_VALUES or item_id not in verdicts or gold_probe:
             continue
         if undone and review_id in undone:
             continue
@@ -218,7 +219,8 @@ def example_rows(*, examples: QuerySet[SnapshotExample]) -> Iterator[dict]:
               "review_item__critique__response__learner_version__name",
               "review_item__critique__response__attack__campaign__name",
               "review_item__final_verdict", "review_item__adjudicated",
-              "review_item__curated_at", "review_item__created_at")
+              "review_item__curated_at", "review_item__created_at", "label_source",
+              "source_confidence")
     for chunk in _stream(examples, fields):
         item_verdicts = {row[5]: row[14] or "" for row in chunk if row[5]}
         summaries = {}
@@ -231,7 +233,7 @@ def example_rows(*, examples: QuerySet[SnapshotExample]) -> Iterator[dict]:
                                                    by_range=False))
         for (example_id, prompt, messages, chosen, rejected, item_id, category, strategy, split,
              snapshot_id, critic, _critic_verdict, learner, campaign, verdict, adjudicated,
-             curated_at, created_at) in chunk:
+             curated_at, created_at, label_source, label_confidence) in chunk:
             review_ids, experts, agreement = summaries.get(item_id, _NO_REVIEWS)
             yield {
                 "prompt": prompt, "chosen": chosen, "rejected": rejected,
@@ -241,5 +243,6 @@ def example_rows(*, examples: QuerySet[SnapshotExample]) -> Iterator[dict]:
                 "verdict": verdict or "", "agreement": agreement, "adjudicated": bool(adjudicated),
                 "curated_at": _iso(curated_at), "created_at": _iso(created_at),
                 "snapshot_id": snapshot_id, "example_id": example_id, "split": split,
+                "label_source": label_source, "label_confidence": label_confidence,
                 "prompt_messages": _json(messages) or None,
             }

@@ -27,6 +27,7 @@ from annotator.models import (
     Project,
     Review,
     ReviewAction,
+    ReviewAssignment,
     ReviewItem,
 )
 
@@ -102,26 +103,40 @@ def word_diff(before: str, after: str) -> list[DiffPiece]:
     return pieces
 
 
-def review_item_for_display(*, project: Project, pk: int) -> ReviewItem | None:
-    """One item of the project with its critique, response and attack, in one query."""
-    return (ReviewItem.objects.select_related("critique__response__attack")
+def review_item_for_display(*, project: Project, pk: int, expert=None) -> ReviewItem | None:
+    """One item of the project with its critique, response and attack, in one query; with
+    `expert`, served as it was served to them (blind, gold probe) in one more."""
+    item = (ReviewItem.objects.select_related("critique__response__attack")
             .filter(project=project, pk=pk).first())
+    if item is not None and expert is not None:
+        assignment = (ReviewAssignment.objects.filter(item=item, expert=expert)
+                      .only("blind", "gold_probe").first())
+        if assignment is not None:
+            item.served_as = assignment.served_as
+    return item
 
 
 def review_item_context(*, item: ReviewItem) -> dict:
-    """What the item view shows: texts, highlighted response, revision and its diff."""
+    """What the item view shows: texts, highlighted response, revision and its diff.
+
+    Served blind, the context holds no critique at all (no verdict, category, severity,
+    confidence, spans, explanation or revision), so no template can show one by mistake; the
+    expert's edit box starts from the learner's answer.
+    """
+    response = item.critique.response
+    common = {"item": item, "response": response, "attack": response.attack,
+              "blind": item.served_as.blind, "opened_at": f"{timezone.now().timestamp():.3f}"}
+    if item.served_as.blind:
+        return {**common, "segments": [Segment(response.text)], "revision": response.text,
+                "diff": []}
     critique = item.critique
-    response = critique.response
     return {
-        "item": item,
+        **common,
         "critique": critique,
-        "response": response,
-        "attack": response.attack,
         "segments": highlight_segments(response.text, critique.spans),
         "revision": critique.suggested_revision,
         "diff": word_diff(response.text, critique.suggested_revision)
         if critique.suggested_revision else [],
-        "opened_at": f"{timezone.now().timestamp():.3f}",
     }
 
 
@@ -169,8 +184,7 @@ def project_agreement(*, project: Project) -> dict:
     """Inter-expert agreement (Cohen's kappa per pair, Krippendorff's alpha over all items) and
     critic-expert agreement (share agreeing and kappa), over all live decisions."""
     rows = list(
-        Review.objects.filter(item__project=project, action__in=DECISIONS,
-                              undone_by__isnull=True)
+        Review.objects.filter(item__project=project).counting()
         .values_list("item_id", "expert_id", "expert__username", "final_verdict",
                      "item__critique__verdict")
     )
@@ -206,10 +220,16 @@ def adjudication_queue(*, project: Project) -> QuerySet[ReviewItem]:
             .select_related("critique__response__attack").order_by("-priority", "id"))
 
 
+def adjudicated_items(*, project: Project) -> QuerySet[ReviewItem]:
+    """Settled items, newest first: the candidates for gold (and the gold items)."""
+    return (ReviewItem.objects.filter(project=project, adjudicated=True)
+            .select_related("critique__response__attack").order_by("-curated_at", "-id"))
+
+
 def adjudication_decisions(*, item: ReviewItem) -> list[Review]:
-    """The live decisions that disagree, side by side, with a diff of each response."""
-    decisions = list(Review.objects.filter(item=item, action__in=DECISIONS,
-                                           undone_by__isnull=True)
+    """The live decisions that disagree, side by side, with a diff of each response (gold
+    probes are answers to the settled item, not part of the disagreement)."""
+    decisions = list(Review.objects.filter(item=item).counting()
                      .select_related("expert").order_by("created_at", "id"))
     original = item.critique.response.text
     for decision in decisions:

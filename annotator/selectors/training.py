@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from alignment_core.training.label_sources import LABEL_SOURCES
 from annotator.models import Campaign, DatasetSnapshot, LearnerVersion, Project, TrainingRun
 
 
 def snapshots_for(*, project: Project) -> QuerySet[DatasetSnapshot]:
     return DatasetSnapshot.objects.filter(project=project).select_related("created_by")
+
+
+def with_source_counts(snapshots: QuerySet[DatasetSnapshot]) -> QuerySet[DatasetSnapshot]:
+    """Each snapshot's items per label source in the same query (a list shows them all)."""
+    return snapshots.annotate(**{
+        f"items_{source}": Count("examples", filter=Q(examples__kind="sft",
+                                                      examples__label_source=source))
+        for source in LABEL_SOURCES})
 
 
 def training_runs_for(*, project: Project) -> QuerySet[TrainingRun]:
@@ -86,3 +95,39 @@ def evaluation_rows(run: TrainingRun) -> list[dict[str, Any]]:
         else:
             row["better"] = (row["delta"] < 0) == row["lower_is_better"]
     return rows
+
+
+def held_out_rounds(*, project: Project) -> dict[str, Any]:
+    """Every evaluated training run measured on the same held-out attacks as the latest one,
+    oldest first (the closed loop's rounds), and the active learner's figures before the first
+    and after each (a run whose candidate was never promoted leaves them as they were)."""
+    from alignment_core.closed_loop import HeldOut, active_after_rounds
+
+    runs = [run for run in (TrainingRun.objects.filter(project=project)
+                            .select_related("output_version").order_by("pk"))
+            if (run.evaluation or {}).get("summary")]
+
+    def key(run: TrainingRun) -> tuple:
+        e = run.evaluation
+        return e.get("held_out_seed"), e.get("budget"), e.get("n_attacks"), e.get("critic_version")
+
+    runs = [run for run in runs if key(run) == key(runs[-1])] if runs else []
+    rows = []
+    for number, run in enumerate(runs, start=1):
+        summary = run.evaluation["summary"]
+        version = run.output_version
+        rows.append({"number": number, "run": run, "base": summary["base"],
+                     "candidate": summary["candidate"], "candidate_name": version.name,
+                     "promoted": version.promoted_at is not None,
+                     "reason": (version.metrics.get("loop") or {}).get("reason", "")})
+    if not rows:
+        return {"rows": [], "n_attacks": 0, "chart": {"labels": [], "asr": [], "over_refusal": []}}
+    def figures(summary: dict) -> HeldOut:
+        return HeldOut(summary["asr"], summary["over_refusal"])
+
+    trail = active_after_rounds(figures(rows[0]["base"]),
+                                [(figures(r["candidate"]), r["promoted"]) for r in rows])
+    return {"rows": rows, "n_attacks": runs[-1].evaluation.get("n_attacks"),
+            "chart": {"labels": ["start"] + [f"after {r['number']}" for r in rows],
+                      "asr": [f.asr for f in trail],
+                      "over_refusal": [f.over_refusal for f in trail]}}

@@ -25,6 +25,7 @@ from django.db import DatabaseError, transaction
 from alignment_core.endpoints import Usage
 from annotator.models import STAGES, AttackQuery, Campaign, Critique, JobStatus, Response
 from annotator.role_models import RoleModels
+from annotator.services.critic import critique_input_for
 from annotator.services.jobs import JobCancelled, job_finish, job_progress, job_start
 from annotator.services.review_items import review_items_create
 
@@ -107,10 +108,11 @@ class _Runner:
         rows = [AttackQuery(project=campaign.project, campaign=campaign, seq=seq, text=a.text,
                             strategy=a.strategy, category=a.category,
                             behaviour_id=a.behaviour_id or "", severity=int(a.severity or 0),
-                            is_benign=bool(a.is_benign), canary_id=a.canary_id or "",
+                            is_benign=None if _lm_written(a) else bool(a.is_benign),
+                            canary_id=a.canary_id or "",
                             system_prompt=a.system_prompt or "", turns=a.turns or None,
                             parent_id=parents.get(a.parent_text) if a.parent_text else None,
-                            meta=_jsonable(a.meta or {}))
+                            meta=_jsonable(_meta_of(a)))
                 for seq, a in enumerate(attacks)]
         with transaction.atomic():
             if not campaign.attacks.exists():
@@ -174,7 +176,7 @@ class _Runner:
 
     # 3. Critiques: responses of the campaign that have none yet, a batch at a time.
     def critique(self) -> None:
-        from alignment_core.critic import Cancelled as CriticCancelled, CritiqueInput
+        from alignment_core.critic import Cancelled as CriticCancelled
         from alignment_core.learner import Cancelled as LearnerCancelled
 
         campaign = self.campaign
@@ -191,13 +193,7 @@ class _Runner:
                    for role in ("critic_writer", "critic_judge"))
         for start in range(0, len(pending), size):
             chunk = pending[start:start + size]
-            inputs = [CritiqueInput(query=r.attack.text, response=r.text,
-                                    category=r.attack.category,
-                                    behaviour_id=r.attack.behaviour_id,
-                                    is_benign=r.attack.is_benign,
-                                    canary_id=r.attack.canary_id or None,
-                                    severity_hint=r.attack.severity if r.attack.behaviour_id else None)
-                      for r in chunk]
+            inputs = [critique_input_for(attack=r.attack, response_text=r.text) for r in chunk]
             try:
                 results = critic.critique(inputs, should_cancel=self.should_cancel)
             except (CriticCancelled, LearnerCancelled):
@@ -219,7 +215,9 @@ class _Runner:
             done += len(chunk)
             self.progress("critique", done, total)
 
-    # 4. Review items: critiques without an item, with priority and auto-accept.
+    # 4. Review items: critiques without an item, with priority, the audit sample and
+    # auto-accept at the threshold the project's audits support when the stage first starts
+    # (recorded in the report, so a resumed job decides its remaining items the same way).
     def items(self) -> None:
         campaign = self.campaign
         critiques = Critique.objects.filter(response__attack__campaign=campaign)
@@ -228,12 +226,26 @@ class _Runner:
                        .select_related("response__attack").order_by("id"))
         done = total - len(pending)
         self.progress("items", done, total)
+        threshold = self.auto_accept_threshold() if pending else None
         size = max(settings.CAMPAIGN_BATCH_SIZE, 64)
         for start in range(0, len(pending), size):
             chunk = pending[start:start + size]
-            review_items_create(project=campaign.project, critiques=chunk, seed=campaign.seed)
+            review_items_create(project=campaign.project, critiques=chunk, seed=campaign.seed,
+                                threshold=threshold)
             done += len(chunk)
             self.progress("items", done, total)
+
+    def auto_accept_threshold(self) -> float | None:
+        """The threshold this campaign auto-accepts at, computed once and kept in its report."""
+        from annotator.selectors.critic import auto_accept_status
+
+        campaign = self.campaign
+        recorded = (campaign.report or {}).get("auto_accept")
+        if recorded is None:
+            recorded = auto_accept_status(project=campaign.project).as_dict()
+            campaign.report = {**(campaign.report or {}), "auto_accept": recorded}
+            Campaign.objects.filter(pk=campaign.pk).update(report=campaign.report)
+        return recorded["threshold"]
 
     def report(self) -> None:
         from annotator.selectors.campaigns import campaign_report
@@ -242,6 +254,21 @@ class _Runner:
         report = {**(self.campaign.report or {}), **campaign_report(campaign=self.campaign)}
         Campaign.objects.filter(pk=self.campaign.pk).update(report=report)
         self.campaign.report = report
+
+
+def _lm_written(attack) -> bool:
+    """Whether a language model wrote the request's text (the few-shot strategy, unless it fell
+    back to the goal itself): the attacker then does not really know what the text asks for."""
+    return _strategy_needs_learner(attack.strategy) and not (attack.meta or {}).get("fallback")
+
+
+def _meta_of(attack) -> dict:
+    """The attack's meta, plus its goal's intent where the text is LM-written (is_benign None):
+    reports and the attacker's history still know which goal it was written for."""
+    meta = dict(attack.meta or {})
+    if _lm_written(attack):
+        meta["goal_is_benign"] = bool(attack.is_benign)
+    return meta
 
 
 def _strategy_needs_learner(name: str) -> bool:

@@ -67,8 +67,6 @@ DEMO_CAMPAIGN_NAME = "Demo red-team round"
 # Small enough to finish in about a minute on two CPU cores, varied enough to show the report.
 DEMO_CAMPAIGN_STRATEGIES = ("direct", "roleplay", "hypothetical", "refusal_suppression")
 DEMO_CAMPAIGN_BUDGET = 12
-# Canary hits and other near-certain verdicts are curated without a human (10% still audited).
-DEMO_AUTO_ACCEPT_THRESHOLD = 0.95
 
 
 def demo_campaign(*, on_progress=None):
@@ -88,9 +86,6 @@ def demo_campaign(*, on_progress=None):
         return finished, False
     campaign = project.campaigns.filter(name=DEMO_CAMPAIGN_NAME).order_by("-created_at").first()
     if campaign is None:
-        if project.auto_accept_threshold is None:
-            project.auto_accept_threshold = DEMO_AUTO_ACCEPT_THRESHOLD
-            project.save(update_fields=["auto_accept_threshold"])
         admin = project.memberships.filter(role=Role.ADMIN).select_related("user").first()
         campaign = campaign_launch(
             project=project, user=admin.user if admin else None, name=DEMO_CAMPAIGN_NAME,

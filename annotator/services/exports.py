@@ -124,7 +124,7 @@ def _parquet_schema(provenance: tuple[str, ...]) -> pa.Schema:
              "expert_ids": pa.list_(pa.string()), "agreement": pa.float64(),
              "adjudicated": pa.bool_(), "curated_at": pa.timestamp("us", tz="UTC"),
              "created_at": pa.timestamp("us", tz="UTC"), "snapshot_id": pa.int64(),
-             "example_id": pa.int64()}
+             "example_id": pa.int64(), "label_confidence": pa.float64()}
     columns = ("prompt", "chosen", "rejected", *provenance)
     return pa.schema([(name, types.get(name, pa.string())) for name in columns])
 

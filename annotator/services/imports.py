@@ -280,8 +280,10 @@ def _write(*, project: Project, user, kind: str, filename: str, rows: list[dict]
     campaign = _campaign(project=project, user=user, filename=filename, count=len(rows),
                          finished=kind == "hh")
     attacks = AttackQuery.objects.bulk_create([
+        # Nobody knows whether an imported prompt is harmful: the critic judges it from its
+        # text (is_benign None), never from a default.
         AttackQuery(project=project, campaign=campaign, seq=seq, text=row["prompt"],
-                    strategy="import", category=row.get("category", ""),
+                    strategy="import", category=row.get("category", ""), is_benign=None,
                     system_prompt=row.get("system_prompt", ""), turns=row.get("turns"),
                     source="import", meta={"file": filename})
         for seq, row in enumerate(rows)], batch_size=1000)

@@ -14,9 +14,7 @@ from `annotator.views.jobs.job_action_view` and `annotator.api.common.job_action
 from __future__ import annotations
 
 import logging
-import os
-import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +24,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from annotator.models import Campaign, Export, Job, JobStatus, TrainingRun
+from annotator import queue_backends
+from annotator.models import (
+    Campaign,
+    Export,
+    Job,
+    JobStatus,
+    LabelStudy,
+    ReliabilityRun,
+    TrainingRun,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +42,8 @@ JOB_TASKS: dict[type[Job], str] = {
     Campaign: "annotator.tasks.campaigns.campaign_run",
     TrainingRun: "annotator.tasks.training.training_job",
     Export: "annotator.tasks.exports.export_run",
+    LabelStudy: "annotator.tasks.studies.label_study_job",
+    ReliabilityRun: "annotator.tasks.oversight.reliability_run",
 }
 JOB_MODELS: tuple[type[Job], ...] = tuple(JOB_TASKS)
 
@@ -47,10 +56,21 @@ class JobStateError(ValidationError):
     """The job is not in a state that allows the action (e.g. cancelling a finished export)."""
 
 
-def task_enqueue(path: str, **task_kwargs: Any) -> None:
+def task_enqueue(path: str, *, run_after: datetime | None = None, **task_kwargs: Any) -> None:
     """Enqueue the task at the dotted `path` once the surrounding transaction commits (the one
-    way a service reaches a task module)."""
-    transaction.on_commit(lambda: import_string(path).enqueue(**task_kwargs))
+    way a service reaches a task module).
+
+    `run_after` defers it where the queue can (the database and RQ workers); a backend that
+    cannot defer (the immediate one, for debugging) runs it at once.
+    """
+
+    def enqueue() -> None:
+        task = import_string(path)
+        if run_after is not None and task.get_backend().supports_defer:
+            task = task.using(run_after=run_after)
+        task.enqueue(**task_kwargs)
+
+    transaction.on_commit(enqueue)
 
 
 def job_enqueue(*, job: Job, **task_kwargs: Any) -> None:
@@ -164,41 +184,16 @@ def job_prepare_resume(*, job: Job) -> None:
     job.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
 
 
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:64]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def jobs_recover_stale(*, now=None) -> list[str]:
     """Mark jobs whose worker died as failed, so they show the error and can be resumed.
 
-    A job is dead when its task row is RUNNING on this host under a process that no longer
-    exists, or when its heartbeat is older than JOB_STALE_SECONDS (a worker on another host).
+    A job is dead when its task is running on this host under a process that no longer exists
+    (the database worker and RQ alike: `queue_backends.dead_task_ids`), or when its heartbeat
+    is older than JOB_STALE_SECONDS (a worker on another host).
     """
-    from django_tasks_db.models import DBTaskResult
-
     now = now or timezone.now()
     recovered: list[str] = []
-    host = socket.gethostname()
-    dead_task_ids = []
-    for result in DBTaskResult.objects.filter(status="RUNNING"):
-        last = (result.worker_ids or [""])[-1]
-        name, _, pid = last.rpartition(":")
-        if name == host and pid.isdigit() and not _pid_alive(int(pid)):
-            dead_task_ids.append(str(result.id))
-            DBTaskResult.objects.filter(pk=result.pk).update(
-                status="FAILED", finished_at=now, exception_class_path="annotator.WorkerDied",
-                traceback="The worker running this task died.",
-            )
+    dead_task_ids = queue_backends.dead_task_ids(now=now)
     stale_before = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
     for model in JOB_MODELS:
         dead = model.objects.filter(status=JobStatus.RUNNING).filter(

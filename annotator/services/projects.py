@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -21,6 +22,33 @@ def project_create(*, name: str, owner=None, slug: str = "", guidelines: str = "
     learner_base_create(project=project)
     if owner is not None:
         membership_set(project=project, user=owner, role=Role.ADMIN)
+    return project
+
+
+# The settings admins change on the project page (auto-accept), the Oversight page (blind and
+# gold shares) and through the API; each derives its fields (bounds, help text) from these
+# model fields.
+AUTO_ACCEPT_SETTINGS = ("target_precision", "audit_rate")
+OVERSIGHT_SETTINGS = ("blind_share", "gold_share")
+PROJECT_SETTINGS = AUTO_ACCEPT_SETTINGS + OVERSIGHT_SETTINGS
+
+
+@transaction.atomic
+def project_settings_update(*, project: Project, **values: float) -> Project:
+    """Change project settings (PROJECT_SETTINGS only); invalid values change nothing. Items an
+    expert has open keep the mode (blind, gold) they were served in; new shares apply to the
+    next ones."""
+    unknown = set(values) - set(PROJECT_SETTINGS)
+    if unknown:
+        raise ValidationError(f"Unknown project settings: {', '.join(sorted(unknown))}; the "
+                              f"settings are {', '.join(PROJECT_SETTINGS)}.")
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    for name, value in values.items():
+        setattr(locked, name, value)
+    locked.full_clean(exclude=["critic_head"])
+    locked.save(update_fields=list(values))
+    for name in values:
+        setattr(project, name, getattr(locked, name))
     return project
 
 

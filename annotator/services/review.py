@@ -15,6 +15,9 @@ Queue rules (one place, shared by the HTML pages and the API):
 - An undo is a new Review pointing at the one it undoes (reviews are immutable); the item goes
   back to the top of that expert's queue and its state and counters are recomputed from the
   live decisions.
+- An item is served assisted or blind, or a gold item takes the queue head's place, fixed on the
+  assignment (annotator.services.review_serving). A blind item is labelled (action label); a
+  gold probe's answer is recorded and scored and never touches the gold item.
 """
 
 from __future__ import annotations
@@ -26,9 +29,20 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import DECISIONS, REVISED_VERDICTS, UNDOABLE, ItemState, Project, Review
+from annotator.models import (
+    ASSISTED,
+    REVISED_VERDICTS,
+    UNDOABLE,
+    ItemState,
+    Project,
+    Review,
+    ServedAs,
+)
 from annotator.models.campaigns import Verdict
 from annotator.models.reviews import AssignmentState, ReviewAction, ReviewAssignment, ReviewItem
+from annotator.services.critic_learning import critic_learning_note
+from annotator.services.review_serving import serving_plan
+from annotator.services.review_verdicts import check_action_fits, decision_label, severity_for
 
 # An open item that was not decided within this time goes back to the queue.
 ASSIGNMENT_TTL = timedelta(minutes=30)
@@ -36,40 +50,32 @@ ASSIGNMENT_TTL = timedelta(minutes=30)
 MAX_SECONDS_PER_ITEM = 900.0
 
 
-# "The critic is wrong" flips the verdict to its natural opposite unless the expert picks one.
-VERDICT_FLIP = {
-    Verdict.UNSAFE: Verdict.SAFE,
-    Verdict.SAFE: Verdict.UNSAFE,
-    Verdict.REFUSAL: Verdict.OVER_REFUSAL,
-    Verdict.OVER_REFUSAL: Verdict.REFUSAL,
-}
-
-# The four quick reasons for "the critic is wrong" (keys 1-4 on the review page).
-REJECT_REASONS = [
-    ("false_alarm", "Flagged text is harmless"),
-    ("missed_harm", "Critic missed the harm"),
-    ("wrong_refusal", "Refusal judged wrongly"),
-    ("guidelines", "Guidelines say otherwise"),
-]
-REJECT_REASON_CODES = {code for code, _ in REJECT_REASONS} | {"other"}
-
-
 def _live_decisions(item: ReviewItem) -> list[Review]:
-    """The item's decisions that count: approve/edit/reject reviews nobody has undone."""
-    return list(
-        Review.objects.filter(item=item, action__in=DECISIONS, undone_by__isnull=True)
-        .order_by("created_at", "id")
-    )
+    """The item's decisions that count: approve/edit/reject/label reviews nobody has undone
+    (gold probes never count)."""
+    return list(Review.objects.filter(item=item).counting().order_by("created_at", "id"))
 
 
-def _recompute_item(item: ReviewItem) -> None:
+def _expert_wrote(decision: Review, item: ReviewItem) -> bool:
+    """Whether the decision's response is text the expert wrote: an edit, or a blind label
+    whose answer they rewrote."""
+    if decision.action == ReviewAction.EDIT:
+        return True
+    return (decision.action == ReviewAction.LABEL and bool(decision.corrected_response.strip())
+            and decision.corrected_response != item.critique.response.text)
+
+
+def _recompute_item(item: ReviewItem, new: Review | None = None) -> None:
     """Derive the item's state and final label from its live decisions (never from counters).
 
     Called after every decision and undo, inside the caller's transaction, with the item locked.
+    `new` is the decision just recorded: when the item had no live decision before it (its
+    reviews_done, kept by this function under the same lock, is 0), it is the only one, and the
+    query for them is skipped (the usual case with one review per item).
     """
     if item.adjudicated:
         return
-    decisions = _live_decisions(item)
+    decisions = [new] if new is not None and item.reviews_done == 0 else _live_decisions(item)
     item.reviews_done = len(decisions)
     item.final_verdict, item.final_response = "", ""
     item.final_severity, item.curated_at = None, None
@@ -78,7 +84,7 @@ def _recompute_item(item: ReviewItem) -> None:
     elif len({d.final_verdict for d in decisions}) == 1:
         # Agreement. The final response prefers an expert-written edit over an approved revision
         # because a human wrote it for this exact case; otherwise the first decision's.
-        chosen = next((d for d in decisions if d.action == ReviewAction.EDIT), decisions[0])
+        chosen = next((d for d in decisions if _expert_wrote(d, item)), decisions[0])
         item.state = ItemState.DONE
         item.final_verdict = chosen.final_verdict
         item.final_response = chosen.corrected_response
@@ -122,7 +128,8 @@ def seconds_since(opened_at: datetime | None, *, now: datetime | None = None) ->
 # -- queue --------------------------------------------------------------------------------------
 
 
-def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[int]) -> int | None:
+def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[int],
+                    lock: bool = False) -> int | None:
     """The id of the best PENDING item this expert may get, or None.
 
     The rules: the expert has no decided/skipped assignment for it, and its completed reviews
@@ -131,6 +138,10 @@ def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[in
     stop at the first row that passes the two correlated look-ups on the assignment table.
     Written as SQL because this runs on every decision and building the equivalent ORM query
     (Exists + annotated Subquery) cost more CPU than executing it.
+
+    `lock` (PostgreSQL) also locks the row, skipping rows other claims have locked: experts
+    claiming at the same moment take different items at once, instead of all waiting for the
+    same best item and finding it taken (50 experts queued up behind that one lock).
     """
     item_table = ReviewItem._meta.db_table
     assignment_table = ReviewAssignment._meta.db_table
@@ -146,7 +157,7 @@ def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[in
                WHERE other.item_id = i.id AND other.state = %s AND other.opened_at >= %s
                  AND other.expert_id <> %s) < i.reviews_required - i.reviews_done
         ORDER BY i.priority DESC, i.id
-        LIMIT 1
+        LIMIT 1 {"FOR UPDATE OF i SKIP LOCKED" if lock else ""}
     """
     params = [project.pk, ItemState.PENDING.value, *exclude, expert.pk,
               AssignmentState.DECIDED.value, AssignmentState.SKIPPED.value,
@@ -158,8 +169,10 @@ def _next_candidate(*, project: Project, expert, now: datetime, exclude: list[in
     return row[0] if row else None
 
 
-def _current_open(*, project: Project, expert, now: datetime) -> int | None:
-    """The id of the PENDING item this expert has open (not expired), newest first, or None.
+def _current_open(*, project: Project, expert,
+                  now: datetime) -> tuple[int, ServedAs] | None:
+    """The item this expert has open (not expired), newest first, and how it was served; or None.
+    Its item is PENDING, or a gold item served as a probe (gold items are finished items).
 
     SQLite walks the assignment_open index (expert, state, -opened_at). SQL for the same reason
     as _next_candidate: the ORM query joining the item's critique, response and attack cost
@@ -168,10 +181,10 @@ def _current_open(*, project: Project, expert, now: datetime) -> int | None:
     item_table = ReviewItem._meta.db_table
     assignment_table = ReviewAssignment._meta.db_table
     sql = f"""
-        SELECT a.item_id FROM {assignment_table} a
+        SELECT a.item_id, a.blind, a.gold_probe FROM {assignment_table} a
         JOIN {item_table} i ON i.id = a.item_id
         WHERE a.expert_id = %s AND a.state = %s AND a.opened_at >= %s
-          AND i.project_id = %s AND i.state = %s
+          AND i.project_id = %s AND (i.state = %s OR a.gold_probe)
         ORDER BY a.opened_at DESC
         LIMIT 1
     """
@@ -181,11 +194,12 @@ def _current_open(*, project: Project, expert, now: datetime) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return row[0] if row else None
+    return (row[0], ServedAs(blind=bool(row[1]), gold_probe=bool(row[2]))) if row else None
 
 
 def review_claim_next(*, project: Project, expert) -> ReviewItem | None:
     """The item this expert should review now, with an open assignment for it; None when done.
+    The item's `served_as` says how to show it (blind, gold probe).
 
     Safe under concurrency: the claim is one transaction; on PostgreSQL the candidate row is
     locked and the overlap re-checked after the lock, on SQLite the write transaction is
@@ -194,30 +208,39 @@ def review_claim_next(*, project: Project, expert) -> ReviewItem | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        # 1. The item the expert already has open (and not expired) comes back first.
-        pk = _current_open(project=project, expert=expert, now=now)
-        if pk is None:
-            pk = _claim_candidate(project=project, expert=expert, now=now)
-    return None if pk is None else _for_display().get(pk=pk)
+        # 1. The item the expert already has open (and not expired) comes back first, served
+        # as it was.
+        claimed = _current_open(project=project, expert=expert, now=now)
+        if claimed is None:
+            # 2. The best candidate, or a gold item in its place; blind or not.
+            claimed = serving_plan(project=project, expert=expert,
+                                   head=_claim_candidate(project=project, expert=expert, now=now))
+            if claimed is not None:
+                _open_assignment(item_id=claimed[0], expert=expert, now=now,
+                                 served_as=claimed[1])
+    if claimed is None:
+        return None
+    item = _for_display().get(pk=claimed[0])
+    item.served_as = claimed[1]
+    return item
 
 
 def _claim_candidate(*, project: Project, expert, now: datetime) -> int | None:
-    """Open an assignment on the best candidate with room under the overlap; its id, or None.
+    """The best candidate with room under the overlap (the queue head); its id, or None.
 
-    Runs inside the claim's transaction. On PostgreSQL another expert may have claimed the
-    candidate between our read and our lock, so it is re-checked after locking.
+    Runs inside the claim's transaction. On PostgreSQL the candidate comes locked, but another
+    expert may have claimed it between the query's snapshot and the lock, so it is re-checked.
     """
-    locking = connection.features.has_select_for_update
+    locking = connection.features.has_select_for_update_skip_locked
     skipped: list[int] = []
     for _ in range(5):
-        pk = _next_candidate(project=project, expert=expert, now=now, exclude=skipped)
+        pk = _next_candidate(project=project, expert=expert, now=now, exclude=skipped,
+                             lock=locking)
         if pk is None:
             return None
-        if locking and not _has_room(_locked(ReviewItem.objects.filter(pk=pk)).get(), expert, now):
+        if locking and not _has_room(ReviewItem.objects.get(pk=pk), expert, now):
             skipped.append(pk)
             continue
-        # Open (or re-open an expired) assignment for this expert.
-        _open_assignment(item_id=pk, expert=expert, now=now)
         return pk
     return None
 
@@ -227,14 +250,19 @@ def _for_display():
     return ReviewItem.objects.select_related("critique__response__attack")
 
 
-def _open_assignment(*, item_id: int, expert, now: datetime) -> None:
+def _open_assignment(*, item_id: int, expert, now: datetime,
+                     served_as: ServedAs | None = None) -> None:
+    """Open (or re-open an expired or undone) assignment. A new serving sets its mode; an undo
+    (`served_as` None) reopens the item in the mode it was served in."""
+    mode = served_as or ASSISTED
     # One upsert (INSERT ... ON CONFLICT DO UPDATE) instead of update_or_create's
     # SELECT + savepoint + INSERT: this runs on every item an expert opens.
     ReviewAssignment.objects.bulk_create(
         [ReviewAssignment(item_id=item_id, expert=expert, state=AssignmentState.OPEN,
-                          opened_at=now)],
+                          opened_at=now, blind=mode.blind, gold_probe=mode.gold_probe)],
         update_conflicts=True, unique_fields=["item", "expert"],
-        update_fields=["state", "opened_at"],
+        update_fields=["state", "opened_at"]
+        + (["blind", "gold_probe"] if served_as is not None else []),
     )
 
 
@@ -260,82 +288,74 @@ def _has_room(item: ReviewItem, expert, now: datetime) -> bool:
 # -- decisions ----------------------------------------------------------------------------------
 
 
-def _final_for(*, item: ReviewItem, action: str, final_verdict: str | None,
-               corrected_response: str, reason_code: str) -> tuple[str, str, int | None]:
-    """(final verdict, final response, final severity) for one decision, or ValidationError."""
-    critique = item.critique
-    original = critique.response.text
-    if action == ReviewAction.APPROVE:
-        verdict = critique.verdict
-        response = critique.suggested_revision if verdict in REVISED_VERDICTS else original
-        if verdict in REVISED_VERDICTS and not response.strip():
-            raise ValidationError({"action": "The critique has no suggested revision to approve; "
-                                             "edit it instead."})
-        return verdict, response, critique.severity
-    if action == ReviewAction.EDIT:
-        if not corrected_response.strip():
-            raise ValidationError({"corrected_response": "The corrected response is empty."})
-        verdict = final_verdict or critique.verdict
-        return verdict, corrected_response, critique.severity
-    if action == ReviewAction.REJECT:
-        if reason_code not in REJECT_REASON_CODES:
-            raise ValidationError(
-                {"reason_code": "Pick a reason (1-4) for rejecting the critique."})
-        verdict = final_verdict or VERDICT_FLIP[Verdict(critique.verdict)]
-        if verdict == critique.verdict:
-            raise ValidationError({"final_verdict": "Rejecting needs a verdict different from "
-                                                    "the critic's."})
-        # A verdict that needs a better answer takes the expert's text (possibly none yet: the
-        # label still teaches the critic); otherwise the learner's original answer was fine.
-        response = corrected_response if verdict in REVISED_VERDICTS else original
-        severity = max(critique.severity, 1) if verdict == Verdict.UNSAFE else 0
-        return verdict, response, severity
-    raise ValidationError({"action": f"Unknown action {action!r}."})
-
-
 def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str | None = None,
                   corrected_response: str = "", reason_code: str = "", note: str = "",
-                  seconds_spent: float = 0.0) -> Review:
-    """Record one expert decision (approve, edit, reject or skip) and update the item.
+                  seconds_spent: float = 0.0, project: Project | None = None) -> Review:
+    """Record one expert decision (approve, edit, reject, label or skip) and update the item,
+    except on a gold probe, whose answer is only recorded.
 
-    Raises ValidationError for bad input, a finished item, or a second live decision by the same
-    expert on the same item.
+    Raises ValidationError for bad input, a finished item, an action that does not fit how the
+    item was served, or a second live decision by the same expert on the same item. With
+    `project` (the request's, already read by its access check), the item is looked up inside
+    that project only, so a view can pass `ReviewItem(pk=pk)` and turn ReviewItem.DoesNotExist
+    into a 404 without a query of its own; a decision also counts towards the critic's next
+    automatic retrain (services/critic_learning.py).
     """
     if action not in UNDOABLE:
         raise ValidationError({"action": f"Unknown action {action!r}."})
     if final_verdict and final_verdict not in Verdict.values:
         raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
+    scope = {"project": project} if project is not None else {}
     with transaction.atomic():
         item = _locked(ReviewItem.objects.select_related("critique__response")
-                       .filter(pk=item.pk)).get()
-        if item.state != ItemState.PENDING:
-            raise ValidationError("This item is no longer waiting for reviews.")
-        # The usual case in one statement: the expert's open assignment is closed. Anything
-        # else is looked at only then; an error below rolls the update back with the rest.
+                       .filter(pk=item.pk, **scope)).get()
         state = AssignmentState.SKIPPED if action == ReviewAction.SKIP else AssignmentState.DECIDED
-        assignments = ReviewAssignment.objects.filter(item=item, expert=expert)
-        closed = assignments.filter(state=AssignmentState.OPEN).update(state=state)
-        if not closed and assignments.exists():
-            raise ValidationError("You have already decided this item; undo that decision first.")
-        if not closed and item.reviews_done >= item.reviews_required:
-            raise ValidationError("This item already has all the reviews it needs.")
+        served_as, closed = _close_assignment(item=item, expert=expert, state=state)
+        check_action_fits(action=action, blind=served_as.blind)
         if action == ReviewAction.SKIP:
             verdict, response, severity = "", "", None
         else:
-            verdict, response, severity = _final_for(
-                item=item, action=action, final_verdict=final_verdict,
+            verdict, response, severity = decision_label(
+                critique=item.critique, action=action, final_verdict=final_verdict,
                 corrected_response=corrected_response, reason_code=reason_code)
         review = Review(item=item, expert=expert, action=action, final_verdict=verdict,
                         final_severity=severity, corrected_response=response,
                         reason_code=reason_code if action == ReviewAction.REJECT else "",
-                        note=note.strip(), seconds_spent=clamp_seconds(seconds_spent))
+                        note=note.strip(), seconds_spent=clamp_seconds(seconds_spent),
+                        blind=served_as.blind, gold_probe=served_as.gold_probe)
         _check(review)
         review.save()
         if not closed:  # decided without claiming it first (a stale page, a script)
             ReviewAssignment.objects.create(item=item, expert=expert, state=state)
-        if action != ReviewAction.SKIP:
-            _recompute_item(item)
+        if action != ReviewAction.SKIP and not served_as.gold_probe:
+            _recompute_item(item, new=review)
+            critic_learning_note(project=project or item.project)
     return review
+
+
+def _close_assignment(*, item: ReviewItem, expert, state: str) -> tuple[ServedAs, bool]:
+    """Close the expert's open assignment of the item; how it was served, and whether there was
+    one to close (ValidationError when the item cannot take this expert's decision).
+
+    The usual case, an assisted item waiting for reviews, is one statement; anything else is
+    looked at only then. An error later in the caller's transaction rolls the update back.
+    """
+    assignments = ReviewAssignment.objects.filter(item=item, expert=expert)
+    if item.state == ItemState.PENDING and assignments.filter(
+            state=AssignmentState.OPEN, blind=False, gold_probe=False).update(state=state):
+        return ASSISTED, True
+    assignment = assignments.first()
+    is_open = assignment is not None and assignment.state == AssignmentState.OPEN
+    if is_open and (assignment.gold_probe or item.state == ItemState.PENDING):
+        assignments.filter(pk=assignment.pk).update(state=state)
+        return assignment.served_as, True
+    if item.state != ItemState.PENDING:
+        raise ValidationError("This item is no longer waiting for reviews.")
+    if assignment is not None:
+        raise ValidationError("You have already decided this item; undo that decision first.")
+    if item.reviews_done >= item.reviews_required:
+        raise ValidationError("This item already has all the reviews it needs.")
+    return ASSISTED, False
 
 
 def review_undo(*, project: Project, expert, target: Review | None = None) -> Review:
@@ -353,13 +373,16 @@ def review_undo(*, project: Project, expert, target: Review | None = None) -> Re
         if last is None:
             raise ValidationError("There is no decision of yours left to undo.")
         item = _locked(ReviewItem.objects.filter(pk=last.item_id)).get()
-        if item.adjudicated:
+        # A gold probe's answer never touched the (settled) gold item, so it can be taken back.
+        if item.adjudicated and not last.gold_probe:
             raise ValidationError("An admin has already settled this item; it cannot be undone.")
-        undo = Review(item=item, expert=expert, action=ReviewAction.UNDO, undoes=last)
+        undo = Review(item=item, expert=expert, action=ReviewAction.UNDO, undoes=last,
+                      blind=last.blind, gold_probe=last.gold_probe)
         _check(undo)
         undo.save()
         _open_assignment(item_id=item.pk, expert=expert, now=timezone.now())
-        _recompute_item(item)
+        if not last.gold_probe:
+            _recompute_item(item)
     return undo
 
 
@@ -377,8 +400,7 @@ def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_resp
         if not final_response.strip():
             final_response = (critique.suggested_revision if final_verdict in REVISED_VERDICTS
                               else critique.response.text)
-        severity = critique.severity if final_verdict == critique.verdict else (
-            max(critique.severity, 1) if final_verdict == Verdict.UNSAFE else 0)
+        severity = severity_for(critique=critique, verdict=final_verdict)
         review = Review(item=item, expert=admin, action=ReviewAction.ADJUDICATE,
                         final_verdict=final_verdict, final_severity=severity,
                         corrected_response=final_response, note=note.strip())
@@ -390,4 +412,5 @@ def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_resp
         item.final_severity, item.curated_at = severity, timezone.now()
         item.save(update_fields=["state", "adjudicated", "final_verdict", "final_response",
                                  "final_severity", "curated_at"])
+        critic_learning_note(project=item.project)
     return review

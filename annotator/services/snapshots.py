@@ -7,6 +7,16 @@ held-out campaigns) that passes the chosen filters into
   response), only where the two differ, since an identical pair teaches DPO nothing; and
 - an SFT example (prompt, final response) for every item.
 
+Each example records its label's source (expert consensus, adjudication, a single expert, or the
+critic alone) and that source's confidence, decided in one place
+(annotator.selectors.label_sources.label_origin); the filters can keep only some sources, and
+training weights examples by both when asked to. A snapshot can also reserve the held-out
+evaluation set of a budget (annotator.services.held_out): items whose attack is one of those
+attacks stay out, so runs on it are measured on all of them.
+The human labels' confidence is the reliability job's estimate (annotator.services.oversight);
+a snapshot first refreshes that estimate when it is out of date, so the confidences describe the
+labels it freezes.
+
 Every item goes to the train or the validation split as a whole (its pair and its SFT example
 together, so validation never scores what training saw). The split is a function of the seed and
 the item's content only, and the content hash is SHA-256 over the canonical JSON of the sorted
@@ -25,6 +35,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 
 from alignment_core.chat import attack_messages
+from alignment_core.training.label_sources import LABEL_SOURCES, SOURCE_LABELS
 from annotator.models import (
     DECISIONS,
     DatasetSnapshot,
@@ -34,6 +45,10 @@ from annotator.models import (
     SnapshotExample,
 )
 from annotator.selectors.exports import curated_items as selected_items
+from annotator.selectors.label_sources import label_origin
+from annotator.selectors.oversight import reliability_stale
+from annotator.services.held_out import held_out_texts
+from annotator.services.oversight import reliability_ensure_fresh
 
 
 @dataclass(frozen=True)
@@ -46,9 +61,24 @@ class SnapshotFilters:
     # reviewed (auto-accepted) have no agreement and are left out when this is set.
     min_agreement: float | None = None
     adjudicated_only: bool = False
+    # Keep only labels from these sources (LABEL_SOURCES); empty keeps every source.
+    label_sources: tuple[str, ...] = ()
+    # Leave out the attacks of the held-out evaluation set of this budget (0: none).
+    reserve_held_out: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.label_sources) - set(LABEL_SOURCES))
+        if unknown:
+            raise ValidationError({"label_sources": (
+                f"Unknown label source(s) {', '.join(unknown)}; the sources are "
+                f"{', '.join(LABEL_SOURCES)}.")})
+        if self.reserve_held_out < 0:
+            raise ValidationError({"reserve_held_out": "Use 0 or a positive number of attacks."})
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value not in (None, "", False)}
+        data = asdict(self)
+        data["label_sources"] = [s for s in LABEL_SOURCES if s in self.label_sources]
+        return {key: value for key, value in data.items() if value not in (None, "", False, 0, [])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SnapshotFilters:
@@ -58,7 +88,9 @@ class SnapshotFilters:
         return cls(campaign_id=int(campaign_id) if campaign_id not in (None, "") else None,
                    category=data.get("category") or "",
                    min_agreement=float(min_agreement) if min_agreement not in (None, "") else None,
-                   adjudicated_only=bool(data.get("adjudicated_only")))
+                   adjudicated_only=bool(data.get("adjudicated_only")),
+                   label_sources=tuple(data.get("label_sources") or ()),
+                   reserve_held_out=int(data.get("reserve_held_out") or 0))
 
 
 @dataclass
@@ -73,13 +105,17 @@ class ExampleData:
     rejected: str
     category: str = ""
     strategy: str = ""
+    label_source: str = "single_expert"
+    source_confidence: float | None = None
     review_item_id: int | None = field(default=None, compare=False)
 
     def canonical(self) -> dict[str, Any]:
-        """The fields that define the example's content (not where it came from)."""
+        """The fields that define the example's content and its label's standing (not which
+        rows it came from)."""
         return {"kind": self.kind, "split": self.split, "prompt": self.prompt,
                 "prompt_messages": self.prompt_messages, "chosen": self.chosen,
-                "rejected": self.rejected, "category": self.category, "strategy": self.strategy}
+                "rejected": self.rejected, "category": self.category, "strategy": self.strategy,
+                "label_source": self.label_source, "source_confidence": self.source_confidence}
 
 
 @dataclass
@@ -94,12 +130,21 @@ class SnapshotPreview:
     validation_pairs: int
     validation_sft: int
     content_hash: str
+    # Curated items per label source (every source, in LABEL_SOURCES order).
+    by_source: dict[str, int] = field(default_factory=dict)
+    # The label confidences are older than the latest reviews: creating the snapshot refreshes
+    # them first, so its hash may differ from this preview's.
+    confidences_stale: bool = False
     examples: list[ExampleData] = field(repr=False, default_factory=list)
 
     def counts(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("examples")
         return data
+
+    def labelled_sources(self) -> list[tuple[str, int]]:
+        """(label, item count) per source, for the page."""
+        return [(SOURCE_LABELS[name], count) for name, count in self.by_source.items()]
 
 
 def _canonical_json(value: Any) -> str:
@@ -114,7 +159,8 @@ def content_hash(examples: list[ExampleData]) -> str:
 
 def _agreement(item: ReviewItem) -> float | None:
     """Share of the item's standing expert decisions that match its final verdict."""
-    decisions = [review for review in item.prefetched_decisions if review.pk not in item.undone_ids]
+    decisions = [review for review in item.prefetched_decisions
+                 if review.pk not in item.undone_ids and not review.gold_probe]
     if not decisions:
         return None
     agreeing = sum(1 for review in decisions if review.final_verdict == item.final_verdict)
@@ -130,19 +176,26 @@ def snapshot_items(*, project: Project, filters: SnapshotFilters) -> list[Review
         .select_related("critique__response__attack")
         .prefetch_related(Prefetch(
             "reviews", to_attr="prefetched_reviews",
-            queryset=Review.objects.only("id", "item_id", "action", "final_verdict", "undoes_id"),
+            queryset=Review.objects.only("id", "item_id", "action", "final_verdict", "undoes_id",
+                                         "gold_probe"),
         ))
         .order_by("id")
     )
     wants_agreement = filters.min_agreement is not None and filters.min_agreement > 0
+    reserved = held_out_texts(filters.reserve_held_out) if filters.reserve_held_out else frozenset()
     selected = []
     for item in items:
+        if item.critique.response.attack.text in reserved:
+            continue
         undone = {review.undoes_id for review in item.prefetched_reviews if review.undoes_id}
         item.undone_ids = undone
         item.prefetched_decisions = [review for review in item.prefetched_reviews
                                      if review.action in DECISIONS]
         item.agreement = _agreement(item)
         if wants_agreement and (item.agreement is None or item.agreement < filters.min_agreement):
+            continue
+        item.label = label_origin(item)
+        if filters.label_sources and item.label.source not in filters.label_sources:
             continue
         selected.append(item)
     return selected
@@ -187,8 +240,10 @@ def build_examples(*, items: list[ReviewItem], validation_fraction: float,
     examples = []
     for rank, (_, _, item, prompt, messages, chosen, rejected, attack) in enumerate(rows):
         split = SnapshotExample.Split.VALIDATION if rank < n_validation else SnapshotExample.Split.TRAIN
+        label = getattr(item, "label", None) or label_origin(item)
         common = {"split": str(split), "prompt": prompt, "prompt_messages": messages,
                   "category": attack.category, "strategy": attack.strategy,
+                  "label_source": label.source, "source_confidence": label.confidence,
                   "review_item_id": item.pk}
         if chosen != rejected:
             examples.append(ExampleData(kind=str(SnapshotExample.Kind.PAIR), chosen=chosen,
@@ -209,21 +264,35 @@ def snapshot_preview(*, project: Project, filters: SnapshotFilters,
 
     pair, sft = SnapshotExample.Kind.PAIR, SnapshotExample.Kind.SFT
     train, val = SnapshotExample.Split.TRAIN, SnapshotExample.Split.VALIDATION
+    sources = {e.review_item_id: e.label_source for e in examples}
+    by_source = {name: sum(1 for s in sources.values() if s == name) for name in LABEL_SOURCES}
+    stale = reliability_stale(project=project)
     return SnapshotPreview(
         items=len({e.review_item_id for e in examples}), pairs=count(pair), sft=count(sft),
         train_pairs=count(pair, train), train_sft=count(sft, train),
         validation_pairs=count(pair, val), validation_sft=count(sft, val),
-        content_hash=content_hash(examples), examples=examples,
+        content_hash=content_hash(examples), by_source=by_source, confidences_stale=stale,
+        examples=examples,
     )
 
 
-@transaction.atomic
 def snapshot_create(*, project: Project, name: str, created_by=None,
                     filters: SnapshotFilters = SnapshotFilters(),
                     validation_fraction: float = 0.1, seed: int = 0) -> DatasetSnapshot:
-    """Freeze the curated labels that pass `filters` into a new snapshot (copies, not links)."""
+    """Freeze the curated labels that pass `filters` into a new snapshot (copies, not links),
+    with their label confidences, re-estimated first when out of date."""
     if not 0 <= validation_fraction < 1:
         raise ValidationError({"validation_fraction": "Use a fraction from 0 up to (not including) 1."})
+    # Outside the snapshot's transaction: on SQLite that transaction holds the database's write
+    # lock, and the estimate (seconds on a large project) needs no lock while it fits.
+    reliability_ensure_fresh(project=project, user=created_by)
+    return _snapshot_write(project=project, name=name, created_by=created_by, filters=filters,
+                           validation_fraction=validation_fraction, seed=seed)
+
+
+@transaction.atomic
+def _snapshot_write(*, project: Project, name: str, created_by, filters: SnapshotFilters,
+                    validation_fraction: float, seed: int) -> DatasetSnapshot:
     preview = snapshot_preview(project=project, filters=filters,
                                validation_fraction=validation_fraction, seed=seed)
     if not preview.examples:
@@ -241,7 +310,8 @@ def snapshot_create(*, project: Project, name: str, created_by=None,
     SnapshotExample.objects.bulk_create([
         SnapshotExample(snapshot=snapshot, kind=e.kind, split=e.split, prompt=e.prompt,
                         prompt_messages=e.prompt_messages, chosen=e.chosen, rejected=e.rejected,
-                        review_item_id=e.review_item_id, category=e.category, strategy=e.strategy)
+                        review_item_id=e.review_item_id, category=e.category, strategy=e.strategy,
+                        label_source=e.label_source, source_confidence=e.source_confidence)
         for e in preview.examples
     ], batch_size=500)
     return snapshot
@@ -251,6 +321,7 @@ def snapshot_examples_hash(snapshot: DatasetSnapshot) -> str:
     """Recompute a saved snapshot's hash from its rows (a check that nothing changed it)."""
     return content_hash([
         ExampleData(kind=e.kind, split=e.split, prompt=e.prompt, prompt_messages=e.prompt_messages,
-                    chosen=e.chosen, rejected=e.rejected, category=e.category, strategy=e.strategy)
+                    chosen=e.chosen, rejected=e.rejected, category=e.category, strategy=e.strategy,
+                    label_source=e.label_source, source_confidence=e.source_confidence)
         for e in snapshot.examples.all()
     ])

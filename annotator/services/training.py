@@ -66,11 +66,22 @@ def training_config_build(settings: TrainingSettings, *, meta: dict[str, Any] | 
                           ) -> TrainConfig:
     """Check the settings against their declarations and turn them into a TrainConfig; raise
     ValidationError per field."""
-    values = dataclasses.asdict(settings)
-    errors = check_values(TRAINING_SETTINGS, values)
+    return declared_config_build(TRAINING_SETTINGS, dataclasses.asdict(settings), meta=meta)
+
+
+def declared_config_build(declared: tuple[Setting, ...], values: dict[str, Any], *,
+                          meta: dict[str, Any] | None = None) -> TrainConfig:
+    """Check flat values against their declarations and build the TrainConfig (other declared
+    values, e.g. a study's, are checked and left out); raise ValidationError per field."""
+    errors = check_values(declared, values)
     if errors:
         raise ValidationError(errors)
-    return config_from_values(TrainConfig, values, meta=dict(meta or {}))
+    config = config_from_values(TrainConfig, values, meta=dict(meta or {}))
+    try:
+        config.validate()  # the rules between settings (label smoothing needs its objective)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+    return config
 
 
 def snapshot_train_counts(snapshot: DatasetSnapshot) -> dict[str, int]:

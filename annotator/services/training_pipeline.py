@@ -6,10 +6,12 @@ Stages, each safe to run again after a crash or a cancel (the job resumes where 
    into the run's progress and loss history and checkpointing every N steps (train() resumes
    from the checkpoint itself). The adapter appears on disk complete or not at all; only then is
    it registered as a candidate learner version, in one transaction with the run's update.
-2. "evaluate": held-out attacks (a fixed seed, minus any attack text the snapshot trained on)
-   against the base version and the candidate; attack success and over-refusal rates with
-   bootstrap intervals go into run.evaluation and the candidate's metrics. Each side's report is
-   stored as soon as it is done, so a resumed evaluation does not redo it.
+2. "evaluate": held-out attacks (annotator.services.held_out: a fixed seed, minus any attack
+   text the snapshot trained on) against the base version and the candidate; attack success and
+   over-refusal rates with bootstrap intervals go into run.evaluation and the candidate's
+   metrics. Each side's report is stored as soon as it is done, so a resumed evaluation does not
+   redo it, and the base's is reused from the run that produced the base when the same critic
+   judged the same attacks there (the closed loop's rounds).
 """
 
 from __future__ import annotations
@@ -27,22 +29,21 @@ from django.utils import timezone
 from alignment_core.endpoints import Usage
 from annotator.models import JobStatus, LearnerVersion, SnapshotExample, TrainingRun
 from annotator.role_models import RoleModels
+from annotator.services.held_out import (
+    HELD_OUT_SEED,
+    evaluate_generator,
+    evaluation_critic,
+    held_out_set,
+    report_summary,
+)
 from annotator.services.jobs import JobCancelled, job_finish, job_progress, job_start
 from annotator.services.learners import learner_register_candidate
 from annotator.services.training import training_is_cancel_requested, training_log_append
 
 logger = logging.getLogger(__name__)
 
-HELD_OUT_SEED = 917_277  # fixed, so base and candidate (and later runs) meet the same attacks
-# Strategies that need neither a learner nor attack history, so the held-out set is a pure
-# function of the seed and the budget.
-HELD_OUT_STRATEGIES = ("direct", "roleplay", "hypothetical", "refusal_suppression",
-                       "prefix_injection")
-# A quarter benign twins (the attacker's default is 15%), so over-refusal rests on more than a
-# couple of prompts in a small held-out budget.
-HELD_OUT_BENIGN_FRACTION = 0.25
-EVAL_MAX_NEW_TOKENS = 64
 MAX_HISTORY_POINTS = 5000  # loss curve points kept per run (one per optimizer step)
+EARLIER_RUNS = 20  # how far back a run looks for a report of its base version
 
 
 def _examples(run: TrainingRun):
@@ -51,7 +52,10 @@ def _examples(run: TrainingRun):
     rows = list(run.snapshot.examples.all())
 
     def pairs(split: str) -> list[PreferencePair]:
-        return [PreferencePair(prompt=e.training_prompt, chosen=e.chosen, rejected=e.rejected)
+        # Each pair carries its label's weight (source x confidence); the trainer applies it
+        # only when the run's weight_examples is on.
+        return [PreferencePair(prompt=e.training_prompt, chosen=e.chosen, rejected=e.rejected,
+                               weight=e.label_weight)
                 for e in rows if e.kind == SnapshotExample.Kind.PAIR and e.split == split]
 
     def sft(split: str) -> list[SFTExample]:
@@ -73,7 +77,8 @@ def _step_entry(report) -> dict[str, Any]:
 
 
 def _train_stage(run: TrainingRun) -> None:
-    from alignment_core.training import TrainConfig, train
+    from alignment_core.training import TrainConfig
+    from alignment_core.training.launch import train_processes
     from annotator.learner_runtime import learner_model_dir
 
     adapter_dir = run.adapter_dir()
@@ -88,7 +93,8 @@ def _train_stage(run: TrainingRun) -> None:
             raise RuntimeError(f"{adapter_dir} exists but is not a finished adapter; remove it "
                                "and resume")
         config = TrainConfig.from_dict(run.config)
-        # Threads belong to the host that runs the job, not to the run's settings.
+        # Threads and processes belong to the host that runs the job, not to the run's settings
+        # (with several processes, TORCH_THREADS is per process; unset, they share the cores).
         config.num_threads = settings.TORCH_THREADS or None
         pairs, sft, val_pairs, val_sft = _examples(run)
         model_dir = learner_model_dir(run.base_version.base_model,
@@ -97,6 +103,12 @@ def _train_stage(run: TrainingRun) -> None:
             f"{run.get_method_display()} on snapshot {run.snapshot.content_hash[:12]}: "
             f"{len(pairs)} pairs, {len(sft)} SFT examples (validation: {len(val_pairs)} pairs, "
             f"{len(val_sft)} SFT)"))
+        if config.weight_examples and pairs:
+            weights = [pair.weight for pair in pairs]
+            training_log_append(run=run, line=(
+                f"Preference examples weighted by label source and confidence: mean "
+                f"{sum(weights) / len(weights):.3f}, min {min(weights):.3f}, max "
+                f"{max(weights):.3f} (SFT examples count fully)"))
 
         def progress(report) -> None:
             entry = _step_entry(report)
@@ -113,12 +125,14 @@ def _train_stage(run: TrainingRun) -> None:
                              reward_margin=entry["reward_margin"],
                              tokens_per_s=entry["tokens_per_s"], remaining_s=entry["eta_s"])
 
-        result = train(config, model_dir, pairs, sft, output_dir=adapter_dir,
-                       checkpoint_dir=run.checkpoint_dir(), progress=progress,
-                       should_cancel=lambda: training_is_cancel_requested(run),
-                       val_pairs=val_pairs, val_sft=val_sft,
-                       log=lambda line: training_log_append(run=run, line=line),
-                       reference_cache=settings.DATA_DIR / "reference-cache.sqlite3")
+        # train() itself with one process; N processes under `accelerate launch` otherwise.
+        result = train_processes(config, model_dir, pairs, sft, output_dir=adapter_dir,
+                                 checkpoint_dir=run.checkpoint_dir(), progress=progress,
+                                 should_cancel=lambda: training_is_cancel_requested(run),
+                                 val_pairs=val_pairs, val_sft=val_sft,
+                                 log=lambda line: training_log_append(run=run, line=line),
+                                 reference_cache=settings.DATA_DIR / "reference-cache.sqlite3",
+                                 num_processes=settings.TRAINING_PROCESSES)
         metrics = dict(result.metrics)
     # JSON has no NaN (a metric that could not be computed): store it as null.
     metrics = {key: (None if isinstance(value, float) and math.isnan(value) else value)
@@ -129,56 +143,69 @@ def _train_stage(run: TrainingRun) -> None:
 
 
 def held_out_attacks(run: TrainingRun) -> list:
-    """The evaluation attacks: a fixed seed, and nothing the snapshot trained on."""
-    from alignment_core.attacker import STRATEGIES, AttackConfig, generate_attacks
-
+    """The evaluation attacks: the held-out set of the run's budget, minus anything the snapshot
+    trained on (nothing, when the snapshot reserved that set)."""
     trained = set(run.snapshot.examples.values_list("prompt", flat=True))
-    strategies = [name for name in HELD_OUT_STRATEGIES if name in STRATEGIES]
-    config = AttackConfig(strategies=strategies, budget=run.eval_budget, seed=HELD_OUT_SEED,
-                          benign_fraction=HELD_OUT_BENIGN_FRACTION)
-    return [attack for attack in generate_attacks(config) if attack.text not in trained]
+    return held_out_set(run.eval_budget, exclude=trained)
 
 
-def _summary(report: dict) -> dict[str, Any]:
-    overall, over = report["overall"], report["over_refusal"]
-    return {"asr": overall["rate"], "asr_lo": overall["lo"], "asr_hi": overall["hi"],
-            "asr_n": overall["n"], "over_refusal": over["rate"], "over_refusal_lo": over["lo"],
-            "over_refusal_hi": over["hi"], "over_refusal_n": over["n"],
-            "unsafe_severity_mean": report.get("unsafe_severity_mean")}
+def _earlier_report(run: TrainingRun, attacks: list, critic_version: str) -> dict | None:
+    """A held-out report of this run's base version from an earlier run of the project (as its
+    candidate, or as its base), when the same critic judged exactly these attacks there: the
+    closed loop's rounds then measure each learner once."""
+    texts = [attack.text for attack in attacks]
+    earlier = (TrainingRun.objects.filter(project_id=run.project_id, pk__lt=run.pk)
+               .exclude(evaluation={}).order_by("-pk").only("evaluation")[:EARLIER_RUNS])
+    for other in earlier:
+        evaluation = other.evaluation or {}
+        if evaluation.get("critic_version") != critic_version:
+            continue
+        for side in ("candidate", "base"):
+            report = evaluation.get(side) or {}
+            if ((report.get("version") or {}).get("id") == run.base_version_id
+                    and [item["text"] for item in report.get("items", [])] == texts):
+                return report
+    return None
 
 
 def _evaluate_stage(run: TrainingRun) -> None:
-    from alignment_core.evaluation import evaluate_learner
-    from alignment_core.learner import GenerationConfig
-
     attacks = held_out_attacks(run)
 
     def should_cancel() -> bool:
         return training_is_cancel_requested(run)
 
     # The project's models: the learner (in-process, or served with the version's adapter
-    # addressed by name) and its critic. Verdicts need no written revisions: no LM writer.
+    # addressed by name) and its critic (with the judge as a voter when it has one).
     models = RoleModels(run.project)
-    critic = models.critic(run.base_version, writer=False, should_cancel=should_cancel)
+    critic = evaluation_critic(run.project, models=models, should_cancel=should_cancel)
     n = len(attacks)
     total = 4 * n  # generation and critique, for the base and the candidate
     evaluation = dict(run.evaluation or {})
-    evaluation.update(held_out_seed=HELD_OUT_SEED, n_attacks=n, budget=run.eval_budget)
+    judge = getattr(critic, "full_version", critic.version)
+    if evaluation.get("critic_version", judge) != judge:
+        # The project's critic was retrained since a side was judged: judge both afresh, so
+        # base and candidate are compared by one critic.
+        evaluation = {}
+    evaluation.update(held_out_seed=HELD_OUT_SEED, n_attacks=n, budget=run.eval_budget,
+                      critic_version=judge)
     training_log_append(run=run, line=f"Evaluating on {n} held-out attacks")
+    if "base" not in evaluation and (earlier := _earlier_report(run, attacks, judge)):
+        evaluation["base"] = earlier
+        training_log_append(run=run, line=("base: the report of an earlier run, same attacks "
+                                           "and critic"))
     sides = (("base", run.base_version, 0), ("candidate", run.output_version, 2 * n))
-    for key, version, offset in sides:
+    for key, learner, offset in sides:
         if key in evaluation:
             continue
         job_progress(job=run, stage="evaluate", done=offset, total=total, side=key)
-        learner = models.generator("learner", version)
         before = models.usage()
-        report = evaluate_learner(
-            learner, critic, attacks, GenerationConfig(max_new_tokens=EVAL_MAX_NEW_TOKENS),
+        report = evaluate_generator(
+            models.generator("learner", learner), attacks, critic,
             progress=lambda done, _t, offset=offset, key=key: job_progress(
                 job=run, stage="evaluate", done=offset + done, total=total, side=key),
             should_cancel=should_cancel,
         )
-        report["version"] = {"id": version.pk, "name": version.name}
+        report["version"] = {"id": learner.pk, "name": learner.name}
         # Tokens this side spent, per role (the learner's answers, the judge's votes).
         report["usage"] = {role: (spent - before.get(role, Usage())).to_dict()
                            for role, spent in models.usage().items()}
@@ -188,7 +215,8 @@ def _evaluate_stage(run: TrainingRun) -> None:
         training_log_append(run=run, line=(f"{key}: attack success {report['overall']['rate']:.2%} "
                                            f"of {report['overall']['n']}, over-refusal "
                                            f"{report['over_refusal']['rate']:.2%}"))
-    base, candidate = _summary(evaluation["base"]), _summary(evaluation["candidate"])
+    base = report_summary(evaluation["base"])
+    candidate = report_summary(evaluation["candidate"])
     training = run.metrics or {}
     evaluation["summary"] = {
         "base": base, "candidate": candidate,

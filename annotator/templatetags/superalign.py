@@ -29,3 +29,19 @@ def percent(value, digits: int = 0) -> str:
     if value is None or value == "":
         return "—"
     return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def signed(value, digits: int = 2) -> str:
+    """0.1234 -> '+0.12'; -2 -> '-2.00'; None -> '—' (a difference, with its sign)."""
+    if value is None or value == "":
+        return "—"
+    return f"{float(value):+.{int(digits)}f}"
+
+
+@register.filter
+def points(value, digits: int = 1) -> str:
+    """A difference of two rates in percentage points: 0.032 -> '+3.2 pts'; None -> '—'."""
+    if value is None or value == "":
+        return "—"
+    return f"{float(value) * 100:+.{int(digits)}f} pts"

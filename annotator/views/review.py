@@ -1,4 +1,5 @@
-"""Expert review pages: the keyboard-first queue, undo, progress and agreement, adjudication.
+"""Expert review pages: the keyboard-first queue, undo, progress and agreement, adjudication
+and gold items.
 
 Every decision is one POST. With htmx the response is the next item's fragment
 ("review.html#item"); without JavaScript the POST redirects to the queue, which claims the next
@@ -8,6 +9,7 @@ item, so the page works either way.
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,7 +20,9 @@ from django_htmx.middleware import HtmxDetails
 
 from annotator.access import ProjectAccess, project_access
 from annotator.models import DECISIONS, UNDOABLE, Review, ReviewItem, Role, Verdict
+from annotator.selectors.critic import calibration_chart_data, calibration_report, learning_curve
 from annotator.selectors.review import (
+    adjudicated_items,
     adjudication_decisions,
     adjudication_queue,
     project_agreement,
@@ -26,15 +30,15 @@ from annotator.selectors.review import (
     review_item_for_display,
     review_progress,
 )
+from annotator.services.oversight import review_item_gold_set
 from annotator.services.review import (
-    REJECT_REASONS,
-    VERDICT_FLIP,
     clamp_seconds,
     review_adjudicate,
     review_claim_next,
     review_submit,
     review_undo,
 )
+from annotator.services.review_verdicts import REJECT_REASONS, VERDICT_FLIP
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -61,6 +65,11 @@ class DecisionForm(forms.Form):
         return 0.0
 
 
+class GoldForm(forms.Form):
+    gold = forms.TypedChoiceField(choices=[("1", "gold"), ("0", "not gold")],
+                                  coerce=lambda value: value == "1")
+
+
 class AdjudicationForm(forms.Form):
     final_verdict = forms.ChoiceField(choices=Verdict.choices, required=False)
     final_response = forms.CharField(required=False, strip=False, max_length=20000)
@@ -83,7 +92,8 @@ def _render_item(request: HtmxHttpRequest, access: ProjectAccess, *, item: Revie
                "reasons": REJECT_REASONS, "verdicts": Verdict.choices, "item": None}
     if item is not None:
         context.update(review_item_context(item=item))
-        context["flipped_verdict"] = VERDICT_FLIP[Verdict(item.critique.verdict)].value
+        if not item.served_as.blind:
+            context["flipped_verdict"] = VERDICT_FLIP[Verdict(item.critique.verdict)].value
     template = "annotator/review.html#item" if request.htmx else "annotator/review.html"
     return render(request, template, context, status=status)
 
@@ -104,27 +114,27 @@ def review_queue(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.EXPERT)
-    # Only the scope check here (the service re-reads the item inside its transaction); the
-    # full item is loaded again only to show it with an error.
-    item = ReviewItem.objects.filter(project=access.project, pk=pk).only("id", "state").first()
-    if item is None:
-        raise Http404("No such item in this project.")
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        return _render_item(request, access, error=_errors_text(form), status=400,
-                            item=review_item_for_display(project=access.project, pk=pk))
+        item = review_item_for_display(project=access.project, pk=pk, expert=request.user)
+        if item is None:
+            raise Http404("No such item in this project.")
+        return _render_item(request, access, error=_errors_text(form), status=400, item=item)
     data = form.cleaned_data
     try:
-        review_submit(item=item, expert=request.user, action=data["action"],
-                      final_verdict=data["final_verdict"] or None,
+        # The service looks the item up inside the project (no query of our own for the scope).
+        review_submit(item=ReviewItem(pk=pk), project=access.project, expert=request.user,
+                      action=data["action"], final_verdict=data["final_verdict"] or None,
                       corrected_response=data["corrected_response"],
                       reason_code=data["reason_code"], note=data["note"],
                       seconds_spent=form.seconds_spent())
+    except ReviewItem.DoesNotExist:
+        raise Http404("No such item in this project.") from None
     except ValidationError as error:
         # A field error (empty edit, missing reason) keeps the item on screen to fix it; an error
         # about the item itself (already decided, no longer pending) moves on to the next one.
         if hasattr(error, "error_dict"):
-            current = review_item_for_display(project=access.project, pk=pk)
+            current = review_item_for_display(project=access.project, pk=pk, expert=request.user)
         else:
             current = _next_item(access, request.user)
         return _render_item(request, access, item=current, error=_errors_text(error), status=400)
@@ -154,10 +164,16 @@ def review_undo_last(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def review_stats(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.VIEWER)
-    context = {"access": access, "project": access.project,
-               "agreement": project_agreement(project=access.project),
-               "progress": (review_progress(project=access.project, expert=request.user)
-                            if access.is_expert else None)}
+    project = access.project
+    calibration, curve = calibration_report(project=project), learning_curve(project=project)
+    context = {"access": access, "project": project, "calibration": calibration,
+               "curve": curve, "chart_data": calibration_chart_data(calibration=calibration,
+                                                                     curve=curve)}
+    if request.htmx:  # the calibration card's refresh link
+        return render(request, "annotator/review_stats.html#calibration", context)
+    context.update(agreement=project_agreement(project=project),
+                   progress=(review_progress(project=project, expert=request.user)
+                             if access.is_expert else None))
     return render(request, "annotator/review_stats.html", context)
 
 
@@ -165,9 +181,10 @@ def review_stats(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def adjudication_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.ADMIN)
-    items = adjudication_queue(project=access.project)[:200]
-    return render(request, "annotator/review_adjudication_list.html",
-                  {"access": access, "project": access.project, "items": items})
+    return render(request, "annotator/review_adjudication_list.html", {
+        "access": access, "project": access.project,
+        "items": adjudication_queue(project=access.project)[:200],
+        "settled": adjudicated_items(project=access.project)[:200]})
 
 
 @require_GET
@@ -206,4 +223,31 @@ def adjudication_settle(request: HtmxHttpRequest, slug: str, pk: int) -> HttpRes
                           final_response=response, note=data["note"])
     except ValidationError as error:
         return _render_adjudication(request, access, item, error=_errors_text(error), status=400)
+    return redirect("annotator:adjudication_list", slug=slug)
+
+
+@require_POST
+@login_required
+def adjudication_gold(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Mark a settled item as gold (gold=1) or unmark it (gold=0); htmx gets the item's row."""
+    access = project_access(request.user, slug, minimum=Role.ADMIN)
+    item = get_object_or_404(ReviewItem.objects.select_related("critique__response__attack"),
+                             project=access.project, pk=pk)
+    form = GoldForm(request.POST)
+    error = _errors_text(form) if not form.is_valid() else ""
+    if not error:
+        try:
+            item = review_item_gold_set(item=item, admin=request.user,
+                                        gold=form.cleaned_data["gold"])
+        except ValidationError as failure:
+            error = _errors_text(failure)
+    if request.htmx:
+        return render(request, "annotator/review_adjudication_list.html#settled-row",
+                      {"access": access, "project": access.project, "row": item,
+                       "error": error}, status=400 if error else 200)
+    if error:
+        messages.error(request, error)
+    # The detail page's button comes back to the detail page; the list's to the list.
+    if request.POST.get("next") == "detail":
+        return redirect("annotator:adjudication_detail", slug=slug, pk=item.pk)
     return redirect("annotator:adjudication_list", slug=slug)

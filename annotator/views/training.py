@@ -12,11 +12,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alignment_core.training.config import METHOD_LABELS
+from alignment_core.training.label_sources import LABEL_SOURCES, SOURCE_LABELS
 from annotator.access import project_access
 from annotator.declared_fields import form_fields
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
+from annotator.selectors.label_sources import audited_noise
 from annotator.selectors.training import (
     evaluation_rows,
+    held_out_rounds,
     learners_for,
     snapshot_campaign_choices,
     snapshot_category_choices,
@@ -44,6 +47,11 @@ class SnapshotForm(forms.Form):
         help_text="0–1: share of the item's expert decisions that match its final verdict. "
                   "Auto-accepted items have no expert decisions and are left out when set.")
     adjudicated_only = forms.BooleanField(required=False)
+    label_sources = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, initial=list(LABEL_SOURCES),
+        choices=[(s, SOURCE_LABELS[s]) for s in LABEL_SOURCES],
+        help_text="Where the labels come from: experts who agreed, an adjudicated disagreement, "
+                  "one expert, or the critic alone (auto-accepted). None ticked keeps all.")
     validation_fraction = forms.FloatField(initial=0.1, min_value=0, max_value=0.5)
     seed = forms.IntegerField(initial=0)
 
@@ -55,10 +63,13 @@ class SnapshotForm(forms.Form):
 
     def filters(self) -> SnapshotFilters:
         data = self.cleaned_data
+        # Every source ticked, or none, is no restriction (and stores none).
+        sources = tuple(data.get("label_sources") or ())
         return SnapshotFilters(campaign_id=int(data["campaign"]) if data.get("campaign") else None,
                                category=data.get("category") or "",
                                min_agreement=data.get("min_agreement"),
-                               adjudicated_only=bool(data.get("adjudicated_only")))
+                               adjudicated_only=bool(data.get("adjudicated_only")),
+                               label_sources=() if set(sources) == set(LABEL_SOURCES) else sources)
 
 
 class TrainingForm(forms.Form):
@@ -127,9 +138,11 @@ def snapshot_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     snapshot = get_object_or_404(DatasetSnapshot.objects.select_related("created_by"),
                                  project=access.project, pk=pk)
     examples = snapshot.examples.all()[:EXAMPLES_SHOWN]
+    counts = snapshot.source_counts()
     return render(request, "annotator/snapshot_detail.html",
                   {"access": access, "project": access.project, "snapshot": snapshot,
                    "examples": examples, "shown": EXAMPLES_SHOWN,
+                   "source_counts": [(SOURCE_LABELS[s], counts[s]) for s in LABEL_SOURCES],
                    "runs": snapshot.training_runs.all()})
 
 
@@ -150,8 +163,12 @@ def training_list(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def training_new(request: HttpRequest, slug: str) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.ADMIN)
-    form = TrainingForm(request.POST or None, project=access.project,
-                        initial={"snapshot": request.GET.get("snapshot")})
+    noise = audited_noise(project=access.project)
+    initial = {"snapshot": request.GET.get("snapshot")}
+    if noise.label_smoothing is not None:
+        # The audited critic-expert disagreement is the estimate of the labels' noise rate.
+        initial["label_smoothing"] = noise.label_smoothing
+    form = TrainingForm(request.POST or None, project=access.project, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             run = training_launch(project=access.project, snapshot=form.cleaned_data["snapshot"],
@@ -162,7 +179,7 @@ def training_new(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Training run {run.pk} queued.")
             return redirect(run)
     return render(request, "annotator/training_form.html",
-                  {"access": access, "project": access.project, "form": form,
+                  {"access": access, "project": access.project, "form": form, "noise": noise,
                    "has_snapshots": form.fields["snapshot"].queryset.exists()})
 
 
@@ -234,6 +251,7 @@ def learner_list(request: HttpRequest, slug: str) -> HttpResponse:
         version.run = runs.get(version.pk)
     return render(request, "annotator/learner_list.html", {
         "access": access, "project": access.project, "versions": versions, "active": active,
+        "rounds": held_out_rounds(project=access.project),
     })
 
 

@@ -1,5 +1,8 @@
 // Keyboard-first expert review (templates/annotator/review.html).
 //
+// An item comes assisted (the critic's verdict: A approve, E edit, R reject) or blind (no
+// critic: 1-4 label it, E rewrites the answer first); the keys only find the buttons the item has.
+//
 // Every key only clicks a real button of a real form, so keys, mouse and no-JS users all send
 // exactly the same POST; htmx swaps the next item into #review-item. Keys never fire while the
 // expert types in a text field, except Ctrl+Enter (submit) and Escape (leave the field).
@@ -62,6 +65,13 @@
     return true;
   }
 
+  // A blind item: the verdict key clicks its labelled submit button (1 safe ... 4 over-refusal).
+  function labelWith(key) {
+    if (!byId("btn-label-" + key)) return false;
+    click("btn-label-" + key);
+    return true;
+  }
+
   function toggleGuidelines() {
     const panel = toggle("guidelines-panel");
     const body = byId("guidelines-body");
@@ -111,7 +121,9 @@
     if (isTyping(target)) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
-        if (target.id === "revision") click("btn-edit");
+        // Assisted, Ctrl+Enter saves the edit; blind, the edit goes with the verdict key, so it
+        // only leaves the box.
+        if (target.id === "revision") { if (byId("btn-edit")) click("btn-edit"); else target.blur(); }
         else if (target.closest("#reject-panel")) rejectWith(null);
       } else if (event.key === "Escape") {
         target.blur();
@@ -129,7 +141,7 @@
     else if ((key === "n" || key === "N") && byId("reject-panel") && byId("reject-panel").classList.contains("open")) {
       byId("reject-note").focus();
     }
-    else if (key >= "1" && key <= "4") handled = rejectWith(key);
+    else if (key >= "1" && key <= "4") handled = labelWith(key) || rejectWith(key);
     else if (key === "s" || key === "S") click("btn-skip");
     else if (key === "u" || key === "U") click("btn-undo");
     else if (key === "g" || key === "G") toggleGuidelines();

@@ -17,13 +17,16 @@ from django.urls import reverse
 from annotator.models import (
     DatasetSnapshot,
     Export,
+    ItemState,
     JobStatus,
     LearnerVersion,
+    ReliabilityRun,
     Role,
     SnapshotExample,
     TrainingRun,
 )
-from annotator.services.review import review_submit
+from annotator.services.oversight import reliability_execute, review_item_gold_set
+from annotator.services.review import review_adjudicate, review_submit
 from tests.browser.conftest import login
 from tests.factories import (
     PASSWORD,
@@ -106,9 +109,18 @@ def hostile_world():
                                      error=HOSTILE, status=JobStatus.FAILED)
     export = Export.objects.create(project=project, format=Export.Format.CSV, error=HOSTILE,
                                    status=JobStatus.FAILED)
+    # A settled gold item, an oversight report, and a newer estimate that failed.
+    settled = make_review_item(project, query=HOSTILE, response=HOSTILE, revision=HOSTILE,
+                               campaign=campaign, spans=spans, state=ItemState.DISAGREEMENT)
+    review_adjudicate(item=settled, admin=admin, final_verdict="unsafe", final_response=HOSTILE,
+                      note=HOSTILE)
+    review_item_gold_set(item=settled, admin=admin, gold=True)
+    reliability_execute(run=ReliabilityRun.objects.create(project=project))
+    failed = ReliabilityRun.objects.create(project=project, status=JobStatus.FAILED,
+                                           error=HOSTILE)
     objects = {"campaign": campaign.pk, "item": disputed.pk, "critique": pending.critique_id,
                "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk,
-               "export": export.pk, "token": None}
+               "export": export.pk, "token": None, "reliability_run": failed.pk}
     return {"project": project, "admin": admin, "objects": objects, "pending": pending}
 
 

@@ -19,7 +19,7 @@ from alignment_core.critic import (
     train_head,
 )
 from alignment_core.critic.data import DATA_DIR, load_answers, load_requests
-from alignment_core.critic.factors import FACTORS, load_pretrained
+from alignment_core.critic.factors import FACTORS, REFIT_TOLERANCE, load_pretrained
 from alignment_core.critic.votes import DEFAULT_VOTER_WEIGHT
 
 
@@ -56,8 +56,11 @@ def test_refitting_on_the_pretrain_split_reproduces_the_shipped_weights():
 
     refit = fit_factors(training_data(load_answers("pretrain"), load_requests("pretrain")))
     shipped = load_pretrained()
+    # Not bit for bit: another CPU's MiniLM features differ in the last float bits, which moved
+    # one rounded weight by 1e-5 on CI.
     for name in FACTORS:
-        assert refit[name].to_dict() == shipped.factors[name].to_dict(), name
+        assert refit[name].max_difference(shipped.factors[name]) <= REFIT_TOLERANCE, name
+        assert refit[name].n_features == shipped.factors[name].n_features
     assert shipped.meta["n"] == sum(1 for r in load_answers("pretrain") if r.verdict)
 
 

@@ -1,48 +1,72 @@
-"""One whole round of the loop on the real model, from the shell:
+"""The closed loop from the shell, one round or several:
 
-    campaign -> every critique approved -> snapshot -> fine-tune -> held-out attacks, before/after
+    campaign -> STAND-IN review (every critique approved) -> snapshot -> fine-tune
+    -> held-out attacks, before/after -> promote if better -> the next round
 
-    manage.py demo_round --budget 48 --method sft_dpo --epochs 2 --eval-budget 32
+    manage.py demo_round --expert expert --rounds 3 --budget 48 --eval-budget 128
 
-It chains the commands a user would run (`campaign_run`, then the review queue, then `train`),
-with one stand-in: an expert who approves every critique, so the model learns the critic's own
-revisions without a human check. That is fine for a demo or a smoke check of the whole loop on a
-fresh install, never for real training data, so the expert is named explicitly (`--expert`).
+The review step is a stand-in: the named expert account approves every critique unread, so the
+learner learns the critic's own labels without a human check. That is fine for a demo or a
+benchmark of the loop, never for real training data; the expert is named explicitly
+(`--expert`) and the output says so every round. See annotator/services/closed_loop.py.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from alignment_core.closed_loop import DEFAULT_MAX_OVER_REFUSAL_RISE, relative_drop
 from alignment_core.training import METHODS
+from alignment_core.training.config import OBJECTIVES
 from annotator.access import role_of
-from annotator.models import Project, ReviewAction, Role
+from annotator.models import Project, Role
 from annotator.models.projects import ROLE_RANK
-from annotator.services.review import review_claim_next, review_submit
+from annotator.services.closed_loop import (
+    PROMOTE_POLICIES,
+    LoopError,
+    LoopSettings,
+    RoundReport,
+    loop_run,
+)
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
 
 
 class Command(BaseCommand):
-    help = ("Run a red-team campaign, approve every critique as --expert, fine-tune on the "
-            "curated labels and compare held-out attack success before and after.")
+    help = ("Run the closed loop for --rounds rounds: a red-team campaign against the active "
+            "learner, every critique approved by --expert (a stand-in for review), a fine-tune "
+            "on all curated labels, held-out attack success before and after, and promotion "
+            "of the candidate when it is better.")
 
     def add_arguments(self, parser: CommandParser) -> None:
+        defaults = LoopSettings()
         parser.add_argument("--project", default="demo", help="project slug (default: demo)")
         parser.add_argument("--expert", required=True,
                             help="the expert (username) recorded as approving every critique")
-        parser.add_argument("--budget", type=int, default=48, help="attacks in the campaign")
-        parser.add_argument("--strategies",
-                            default="direct,roleplay,hypothetical,refusal_suppression")
-        parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--method", choices=METHODS, default="sft_dpo")
-        parser.add_argument("--epochs", type=int, default=2)
+        parser.add_argument("--rounds", type=int, default=defaults.rounds)
+        parser.add_argument("--budget", type=int, default=defaults.budget,
+                            help="attacks in each round's campaign")
+        parser.add_argument("--strategies", default=",".join(defaults.strategies))
+        parser.add_argument("--seed", type=int, default=defaults.seed,
+                            help="round N's campaign uses seed + N - 1")
+        parser.add_argument("--method", choices=METHODS, default=defaults.method)
+        parser.add_argument("--objective", choices=OBJECTIVES, default=defaults.objective)
+        parser.add_argument("--epochs", type=int, default=defaults.epochs)
         parser.add_argument("--max-steps", type=int, default=None)
-        parser.add_argument("--eval-budget", type=int, default=32,
-                            help="held-out attacks for the before/after comparison")
-        parser.add_argument("--promote", action="store_true",
-                            help="make the candidate the active learner when it finishes")
+        parser.add_argument("--eval-budget", type=int, default=defaults.eval_budget,
+                            help="held-out attacks, the same in every round and never trained on")
+        parser.add_argument("--promote", nargs="?", const="always", default="if_better",
+                            choices=PROMOTE_POLICIES,
+                            help="if_better (default): promote a candidate with lower attack "
+                                 "success and over-refusal at most --max-over-refusal-rise above "
+                                 "the learner round 1 started from; --promote alone: always; "
+                                 "never")
+        parser.add_argument("--max-over-refusal-rise", type=float,
+                            default=DEFAULT_MAX_OVER_REFUSAL_RISE)
 
     def handle(self, *args, **o) -> None:
         project = Project.objects.filter(slug=o["project"]).first()
@@ -52,29 +76,42 @@ class Command(BaseCommand):
         role = role_of(expert, project) if expert is not None else None
         if role is None or ROLE_RANK[role] < ROLE_RANK[Role.EXPERT]:
             raise CommandError(f"{o['expert']!r} is not an expert of {project.slug}.")
+        if o["rounds"] < 1:
+            raise CommandError("--rounds must be at least 1.")
+        settings = LoopSettings(
+            rounds=o["rounds"], budget=o["budget"],
+            strategies=tuple(s.strip() for s in o["strategies"].split(",") if s.strip()),
+            seed=o["seed"], method=o["method"], objective=o["objective"], epochs=o["epochs"],
+            max_steps=o["max_steps"], eval_budget=o["eval_budget"], promote=o["promote"],
+            max_over_refusal_rise=o["max_over_refusal_rise"])
+        try:
+            reports = loop_run(project=project, expert=expert, settings=settings,
+                               say=self.stdout.write)
+        except (ValidationError, LoopError, ValueError) as error:
+            messages = error.messages if isinstance(error, ValidationError) else [str(error)]
+            raise CommandError("; ".join(messages) + " (run the command again to resume)") \
+                from error
+        self.report(reports)
 
-        self.stdout.write(self.style.MIGRATE_HEADING("1. Red-team campaign"))
-        call_command("campaign_run", project.slug, budget=o["budget"],
-                     strategies=o["strategies"], seed=o["seed"],
-                     name=f"demo_round seed {o['seed']}", stdout=self.stdout, stderr=self.stderr)
-
-        self.stdout.write(self.style.MIGRATE_HEADING(f"2. {expert} approves every critique"))
-        approved = self._approve_all(project, expert)
-        self.stdout.write(f"Approved {approved} items.")
-
-        self.stdout.write(self.style.MIGRATE_HEADING("3. Snapshot, fine-tune, evaluate"))
-        call_command("train", project=project.slug, method=o["method"], epochs=o["epochs"],
-                     max_steps=o["max_steps"], eval_budget=o["eval_budget"],
-                     promote=o["promote"], user=expert.username,
-                     stdout=self.stdout, stderr=self.stderr)
-
-    def _approve_all(self, project: Project, expert) -> int:
-        approved = 0
-        while (item := review_claim_next(project=project, expert=expert)) is not None:
-            try:
-                review_submit(item=item, expert=expert, action=ReviewAction.APPROVE)
-            except ValidationError as error:  # taken by someone else meanwhile: move on
-                self.stderr.write(f"Item {item.pk}: {'; '.join(error.messages)}")
-                continue
-            approved += 1
-        return approved
+    def report(self, reports: list[RoundReport]) -> None:
+        """The per-round table, then the loop's result on the held-out attacks."""
+        first, last = reports[0], reports[-1]
+        self.stdout.write(self.style.MIGRATE_HEADING(
+            f"Held-out evaluation ({last.heldout_n} attacks, the same in every round)"))
+        self.stdout.write(f"  {'round':>5} {'attacked':24} {'campaign ASR':>12} {'approved':>8} "
+                          f"{'pairs':>5} {'base ASR':>9} {'candidate':>9} {'base OR':>8} "
+                          f"{'cand. OR':>8}  promoted")
+        for r in reports:
+            self.stdout.write(
+                f"  {r.number:>5} {r.learner[:24]:24} {_percent(r.campaign_asr):>12} "
+                f"{r.approved:>8} {r.pairs:>5} {_percent(r.base['asr']):>9} "
+                f"{_percent(r.candidate['asr']):>9} {_percent(r.base['over_refusal']):>8} "
+                f"{_percent(r.candidate['over_refusal']):>8}  "
+                f"{'yes' if r.promoted else 'no'} ({r.reason})")
+        # The active learner at the end: the last promoted candidate, else the first base.
+        final = next((r.candidate for r in reversed(reports) if r.promoted), first.base)
+        drop = relative_drop(first.base["asr"], final["asr"])
+        self.stdout.write(
+            f"Attack success: base {_percent(first.base['asr'])} -> active learner "
+            f"{_percent(final['asr'])} (relative drop {_percent(drop)}); over-refusal "
+            f"{_percent(first.base['over_refusal'])} -> {_percent(final['over_refusal'])}.")

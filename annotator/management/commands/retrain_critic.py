@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.models import Project
+from annotator.models import CriticRetrain, Project
 from annotator.services.critic import critic_head_retrain
 
 
@@ -16,10 +16,12 @@ class Command(BaseCommand):
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project with slug {project!r}.")
-        summary = critic_head_retrain(project=target)
+        summary = critic_head_retrain(project=target, trigger=CriticRetrain.Trigger.COMMAND)
         if summary["trained"]:
+            held_out = ("" if summary["accuracy"] is None else
+                        f"; held-out accuracy {summary['accuracy']:.3f}, ECE {summary['ece']:.3f}")
             self.stdout.write(self.style.SUCCESS(
                 f"Critic head retrained on {summary['examples']} expert decisions "
-                f"({summary['fingerprint']})."))
+                f"({summary['fingerprint']}{held_out})."))
         else:
             self.stdout.write(self.style.WARNING(f"Not retrained: {summary['reason']}."))
