@@ -2,11 +2,15 @@
 
 `/api/projects/<slug>/endpoints/` lists the roles that have one; `…/endpoints/<role>/` reads
 one (GET; a role without one answers `configured: false` and what it uses instead), creates or
-replaces it (PUT), changes it (PATCH) or removes it (DELETE: the role goes back to the default). The fields are alignment_core's EndpointConfig; an API key is never sent or
-shown, only the name of the environment variable the workers read it from.
+replaces it (PUT), changes it (PATCH) or removes it (DELETE: the role goes back to the
+default). The fields are alignment_core's EndpointConfig; an API key is never sent or shown,
+only the name of the environment variable the workers read it from, and a field the endpoint
+does not have (an `api_key`, say) is refused rather than dropped.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.http import Http404
 from django.urls import path
@@ -23,11 +27,23 @@ from annotator.models import ModelEndpoint, Role
 from annotator.models.endpoints import DEFAULT_LABELS, ENDPOINT_FIELDS
 from annotator.services.endpoints import endpoint_delete, endpoint_set
 
+# Read-only fields of the output, accepted (and ignored) so a GET body can be sent back.
+_OUTPUT_ONLY = frozenset({"role", "configured", "label", "created_at", "updated_at"})
+_NOT_A_FIELD = ("Not an endpoint field. An API key is never stored: put it in an environment "
+                "variable on the workers and give that variable's name as api_key_env.")
+
 
 class EndpointInput(serializers.ModelSerializer):
     class Meta:
         model = ModelEndpoint
         fields = list(ENDPOINT_FIELDS)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        unknown = sorted(set(data) - set(ENDPOINT_FIELDS) - _OUTPUT_ONLY) \
+            if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: [_NOT_A_FIELD] for name in unknown})
+        return super().to_internal_value(data)
 
 
 class EndpointOutput(serializers.ModelSerializer):
