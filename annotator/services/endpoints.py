@@ -36,11 +36,12 @@ def endpoint_set(*, project: Project, role: str, values: dict[str, Any],
         raise ValidationError(dict.fromkeys(unknown, "Not an endpoint field."))
     endpoint = ModelEndpoint.objects.select_for_update().filter(project=project, role=role).first()
     created = endpoint is None
-    if created or not partial:
-        fresh = ModelEndpoint(project=project, role=role)
-        if endpoint is not None:
-            fresh.pk, fresh.created_at = endpoint.pk, endpoint.created_at
-        endpoint = fresh
+    if created:
+        endpoint = ModelEndpoint(project=project, role=role)
+    elif not partial:
+        # A replace: every field not given goes back to its default.
+        for name in ENDPOINT_FIELDS:
+            setattr(endpoint, name, ModelEndpoint._meta.get_field(name).get_default())
     for name, value in values.items():
         setattr(endpoint, name, value)
     endpoint.updated_at = timezone.now()
