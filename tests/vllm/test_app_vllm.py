@@ -1,6 +1,6 @@
 """The app with a served learner: a campaign answered through the real vLLM, its tokens on the
-campaign's page and API, and promotion loading the version's adapter into the server (and roll
-back switching back)."""
+campaign's page and API, and promotion loading the version's adapter into the server (registered
+again after a restart before the next request; roll back switching back)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from annotator.services.endpoints import endpoint_set
 from annotator.services.learners import learner_promote, learner_roll_back
 from scripts.vllm_server import VllmServer
 from tests.factories import active_learner, login, make_campaign
+from tests.vllm.conftest import START_TIMEOUT_S
 
 pytestmark = [pytest.mark.vllm, pytest.mark.django_db(transaction=True)]
 
@@ -71,15 +72,22 @@ def test_promotion_loads_the_adapter_and_roll_back_switches_back(
 
     learner_promote(version=candidate, user=admin)
     assert loaded_adapters(vllm.endpoint()) == {adapter.name: adapter.path}
-    tuned = make_campaign(project, learner_version=candidate, budget=4, seed=5)
+    # The server restarts and forgets run-time adapters: the next campaign registers the active
+    # one again before its first request.
+    vllm.stop()
+    vllm.start(timeout=START_TIMEOUT_S)
+    assert loaded_adapters(vllm.endpoint()) == {}
+    tuned = make_campaign(project, budget=4, seed=5)  # against the active version: the candidate
     campaign_execute(campaign=tuned)
     tuned.refresh_from_db()
     assert tuned.status == JobStatus.SUCCEEDED, tuned.error
     assert all("pineapple" in text.lower() for text in answers(tuned))
     assert adapter.name in tuned.usage["learner"]["endpoint"]
+    assert loaded_adapters(vllm.endpoint()) == {adapter.name: adapter.path}
 
     learner_roll_back(project=project, user=admin)
+    assert active_learner(project) == base
     assert loaded_adapters(vllm.endpoint()) == {}
-    back = make_campaign(project, learner_version=active_learner(project), budget=4, seed=5)
+    back = make_campaign(project, budget=4, seed=5)
     campaign_execute(campaign=back)
     assert not any("pineapple" in text.lower() for text in answers(back))
