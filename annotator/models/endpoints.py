@@ -24,6 +24,9 @@ _DEFAULTS = EndpointConfig()
 ENDPOINT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EndpointConfig))
 ROLE_LABELS = {"learner": "Learner", "critic_writer": "Critic writer",
                "critic_judge": "Critic judge", "attacker_lm": "Attacker LM"}
+# The fields' choices, named once so the API schema can name their enums (settings.py).
+ROLE_CHOICES = [(role, ROLE_LABELS[role]) for role in ROLES]
+KIND_CHOICES = [(kind, kind) for kind in KINDS]
 # What a role without an endpoint uses (the label the API and the pages show for it).
 DEFAULT_LABELS = {
     "learner": "default: the learner version in the worker process (LEARNER_MODEL + adapter)",
@@ -41,8 +44,8 @@ class ModelEndpoint(models.Model):
 
     project = models.ForeignKey("annotator.Project", on_delete=models.CASCADE,
                                 related_name="endpoints")
-    role = models.CharField(max_length=32, choices=[(r, ROLE_LABELS[r]) for r in ROLES])
-    kind = models.CharField(max_length=16, choices=[(k, k) for k in KINDS], default=_DEFAULTS.kind,
+    role = models.CharField(max_length=32, choices=ROLE_CHOICES)
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES, default=_DEFAULTS.kind,
                             help_text="local: in this worker process; openai: any "
                             "OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, Ollama).")
     model = models.CharField(max_length=500, default=_DEFAULTS.model,
