@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from alignment_core.endpoints import loaded_adapters
-from annotator.models import JobStatus, LearnerVersion, Response
+from annotator.models import Critique, JobStatus, LearnerVersion, Response
 from annotator.role_models import served_adapter
 from annotator.services.campaign_runner import campaign_execute
 from annotator.services.endpoints import endpoint_set
@@ -34,11 +34,16 @@ def answers(campaign) -> list[str]:
     return list(Response.objects.filter(attack__campaign=campaign).values_list("text", flat=True))
 
 
-def test_a_campaign_is_answered_through_vllm_and_its_tokens_are_shown(
+def test_a_campaign_is_answered_and_judged_through_vllm_and_its_tokens_are_shown(
         vllm: VllmServer, project, admin, settings, client, api):
-    settings.CAMPAIGN_CRITIC = "rules"
+    settings.CAMPAIGN_CRITIC = "layered"
     settings.CAMPAIGN_MAX_NEW_TOKENS = 24
     serve_learner(project, vllm)
+    # The same server judges too (a real deployment would serve a guard model), its output
+    # constrained to the vote's JSON schema.
+    endpoint_set(project=project, role="critic_judge",
+                 values={"kind": "openai", "model": vllm.served_name, "base_url": vllm.base_url,
+                         "structured_output": True, "max_retries": 1})
     campaign = make_campaign(project, strategies=["direct", "roleplay"], budget=6, seed=2)
     campaign_execute(campaign=campaign)
     campaign.refresh_from_db()
@@ -47,6 +52,12 @@ def test_a_campaign_is_answered_through_vllm_and_its_tokens_are_shown(
     learner = campaign.usage["learner"]
     assert learner["requests"] == 6 and 0 < learner["completion_tokens"] <= 6 * 24
     assert learner["prompt_tokens"] > 0 and vllm.base_url in learner["endpoint"]
+    # The judge was asked about every answer; its votes (where they parsed) are stored with
+    # the critiques for the head to learn its weight from.
+    assert campaign.usage["critic_judge"]["requests"] == 6
+    critiques = Critique.objects.filter(response__attack__campaign=campaign)
+    assert critiques.count() == 6
+    assert all("+judge" in critique.critic_version for critique in critiques)
 
     login(client, admin)
     page = client.get(reverse("annotator:campaign_detail", args=[project.slug, campaign.pk]))
