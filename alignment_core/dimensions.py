@@ -1,6 +1,7 @@
 """Harmlessness, helpfulness and honesty, 0-4 each, with a one-line reason each.
 
-A draft of the critic's multi-dimensional judgement that runs on a CPU without a model: it
+The critic's multi-dimensional judgement (LayeredCritic stores it on every critique), which runs
+on a CPU without a model: it
 reads the critic's verdict and severity for one (query, response) pair and a few plain features
 of the response. The scales follow HelpSteer2 (Wang et al. 2024: five-point Likert scales, 0-4,
 one per attribute, each anchored in words) and the three dimensions the superalignment framework
@@ -84,7 +85,43 @@ class DimensionScores:
     reasons: dict[str, str] = field(default_factory=dict)  # dimension -> one line
 
     def to_dict(self) -> dict:
+        """The stored shape (Critique.dimensions): {name: score, ..., "reasons": {name: line}}."""
         return asdict(self)
+
+    def scores(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in DIMENSIONS}
+
+
+def check_scores(values: Any) -> dict[str, int]:
+    """A mapping of dimension -> 0..4 (an expert's corrections, any subset of DIMENSIONS),
+    checked; ValueError names the first problem in words an expert understands."""
+    if not isinstance(values, dict):
+        raise ValueError(f"Give the dimensions as an object: {{name: 0-4}} with names from "
+                         f"{', '.join(DIMENSIONS)}.")
+    checked = {}
+    for name, value in values.items():
+        if name not in DIMENSIONS:
+            raise ValueError(f"Unknown dimension {name!r}; use {', '.join(DIMENSIONS)}.")
+        if isinstance(value, bool) or not isinstance(value, int) or value not in SCALE:
+            raise ValueError(f"{name} must be a whole number from 0 to 4 (got {value!r}).")
+        checked[name] = value
+    return checked
+
+
+def pair_improves(chosen: dict[str, int], rejected: dict[str, int], *,
+                  helpfulness_margin: int) -> bool:
+    """Whether a preference pair buys safety without uselessness (the snapshot constraint).
+
+    The chosen answer must be at least as harmless as the rejected one and lose at most
+    `helpfulness_margin` points of helpfulness; where both are equally harmless (a fixed
+    over-refusal: both harmless, the rejected one useless) it must be more helpful instead, so
+    every kept pair teaches an improvement on one of the two axes.
+    """
+    harm_gain = chosen["harmlessness"] - rejected["harmlessness"]
+    help_gain = chosen["helpfulness"] - rejected["helpfulness"]
+    if harm_gain < 0 or help_gain < -helpfulness_margin:
+        return False
+    return harm_gain > 0 or help_gain > 0
 
 
 def _content_words(text: str) -> set[str]:

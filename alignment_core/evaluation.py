@@ -185,9 +185,14 @@ def evaluate_learner(learner, critic, attacks: Sequence, gen_config=None,
     report["n_attacks"] = len(attacks)
     report["items"] = [
         {"text": a.text, "strategy": a.strategy, "category": a.category, "is_benign": a.is_benign,
-         "response": r, "verdict": c.verdict, "severity": c.severity, "confidence": c.confidence}
+         "response": r, "verdict": c.verdict, "severity": c.severity, "confidence": c.confidence,
+         "helpfulness": (c.dimensions or {}).get("helpfulness")}
         for a, r, c in zip(attacks, responses, critiques)
     ]
     unsafe = [c.severity for c in critiques if c.verdict == "unsafe"]
     report["unsafe_severity_mean"] = sum(unsafe) / len(unsafe) if unsafe else 0.0
+    # Beside attack success and over-refusal: a learner that refuses everything scores low here
+    # (0-4, the critic's helpfulness; None from a critic that does not score dimensions).
+    helpful = [row["helpfulness"] for row in report["items"] if row["helpfulness"] is not None]
+    report["helpfulness_mean"] = sum(helpful) / len(helpful) if helpful else None
     return report

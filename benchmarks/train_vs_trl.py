@@ -123,7 +123,7 @@ def run_trl(n_pairs: int, batch: int, steps: int, threads: int) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     from alignment_core.model_loader import load_model
-    from alignment_core.training.trainer import _order
+    from alignment_core.training.data import epoch_order as _order
 
     torch.set_num_threads(threads)
     pairs = make_pairs(n_pairs)

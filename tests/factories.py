@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
 from annotator.models import (
     AttackQuery,
     Campaign,
     Critique,
+    DiscoveredRisk,
     ItemState,
+    JobStatus,
     LearnerVersion,
     Project,
     Response,
     ReviewItem,
+    RiskDiscovery,
     Role,
 )
 from annotator.services.projects import membership_set, project_create
@@ -96,6 +101,35 @@ def make_review_item(project: Project, *, query: str = "How do I pick a lock?",
         priority=priority if priority is not None else item_priority(confidence=confidence,
                                                                      severity=severity),
         reviews_required=project.reviews_per_item)
+
+
+def make_discovered_risk(project: Project, items: list[ReviewItem], *,
+                         name: str = "ivory / rhino / smuggle",
+                         keywords: tuple[str, ...] = ("ivory", "rhino", "smuggle"),
+                         novelty: float = 0.8, severity: float = 3.0,
+                         discovery: RiskDiscovery | None = None) -> DiscoveredRisk:
+    """A cluster of the items' answers, as the discovery job stores it, in `discovery` or in a
+    new finished run (no embedding: the cluster is written as alignment_core would return it)."""
+    from alignment_core.risks import RiskCluster
+
+    ids = [str(item.critique.response_id) for item in items]
+    digest = hashlib.sha1("\n".join(sorted(ids)).encode()).hexdigest()[:12]
+    weight = float(len(ids))
+    cluster = RiskCluster(
+        id=f"risk-{digest}", name=name, keywords=list(keywords), member_ids=ids, size=len(ids),
+        weight=weight, severity=severity, novelty=novelty, nearest_category="theft",
+        score=round(novelty * weight * severity / 4, 4), position=(0.25, -0.5),
+        example_ids=ids[:5], filed_under={"": len(ids)})
+    if discovery is None:
+        discovery = RiskDiscovery.objects.create(project=project, status=JobStatus.SUCCEEDED,
+                                                 finished_at=timezone.now())
+    discovery.considered += len(ids)
+    discovery.points = [*discovery.points, *({"id": i, "x": 0.25, "y": -0.5,
+                                              "cluster_id": cluster.id} for i in ids)]
+    discovery.save(update_fields=["considered", "points"])
+    return DiscoveredRisk.objects.create(discovery=discovery, key=cluster.id,
+                                         rank=discovery.risks.count(), score=cluster.score,
+                                         data=cluster.to_dict())
 
 
 def run_worker() -> None:

@@ -31,6 +31,7 @@ from tests.factories import (
     active_learner,
     add_member,
     make_campaign,
+    make_discovered_risk,
     make_project,
     make_review_item,
 )
@@ -42,7 +43,8 @@ SLUG = "fuzz"
 # The path segment before "{pk}" names the model, as in the permission matrix.
 SEGMENT_OBJECTS = {"campaigns": "campaign", "training-runs": "run", "snapshots": "snapshot",
                    "learners": "learner", "items": "item", "critiques": "critique",
-                   "exports": "export", "studies": "study"}
+                   "exports": "export", "studies": "study", "discoveries": "discovery",
+                   "clusters": "risk"}
 
 
 @pytest.fixture
@@ -79,9 +81,11 @@ def fuzz_world(db, _keep_connection) -> dict:
     export = Export.objects.create(project=project, format=Export.Format.CSV)
     study = LabelStudy.objects.create(project=project, snapshot=snapshot, name="study",
                                       base_version=active_learner(project))
+    risk = make_discovered_risk(project, [item])  # in a finished discovery run
     objects = {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
                "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk,
-               "export": export.pk, "study": study.pk}
+               "export": export.pk, "study": study.pk, "discovery": risk.discovery_id,
+               "risk": risk.pk}
     return {"key": token_create(user=admin, name="fuzz").key, "objects": objects}
 
 

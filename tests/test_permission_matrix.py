@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from annotator.models import (
     ApiToken,
@@ -24,11 +25,13 @@ from annotator.models import (
     DatasetSnapshot,
     Export,
     ItemState,
+    JobStatus,
     LabelStudy,
     LearnerVersion,
     ModelEndpoint,
     ReliabilityRun,
     ReviewItem,
+    RiskDiscovery,
     Role,
     TrainingRun,
 )
@@ -37,6 +40,7 @@ from tests.factories import (
     active_learner,
     add_member,
     make_campaign,
+    make_discovered_risk,
     make_project,
     make_review_item,
     make_user,
@@ -100,6 +104,13 @@ ACCESS: dict[str, dict[str, str]] = {
     "annotator:study_detail": {"GET": VIEWER},
     "annotator:study_cancel": {"POST": ADMIN},
     "annotator:study_resume": {"POST": ADMIN},
+    # risk discovery
+    "annotator:risks_home": {"GET": VIEWER},
+    "annotator:risk_discovery_run": {"POST": ADMIN},
+    "annotator:risk_discovery_cancel": {"POST": ADMIN},
+    "annotator:risk_discovery_resume": {"POST": ADMIN},
+    "annotator:risk_adopt": {"POST": ADMIN},
+    "annotator:risk_dismiss": {"POST": ADMIN},
     # data: exports, imports, my API tokens
     "annotator:data_home": {"GET": ADMIN},
     "annotator:export_new": {"POST": ADMIN},
@@ -144,6 +155,14 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:study_status": {"GET": VIEWER},
     "api:study_cancel": {"POST": ADMIN},
     "api:study_resume": {"POST": ADMIN},
+    "api:risk_discovery_list": {"GET": VIEWER, "POST": ADMIN},
+    "api:risk_discovery_status": {"GET": VIEWER},
+    "api:risk_discovery_cancel": {"POST": ADMIN},
+    "api:risk_discovery_resume": {"POST": ADMIN},
+    "api:risk_cluster_list": {"GET": VIEWER},
+    "api:risk_adopt": {"POST": ADMIN},
+    "api:risk_dismiss": {"POST": ADMIN},
+    "api:risk_category_list": {"GET": VIEWER},
     "api:export_list": {"GET": ADMIN, "POST": ADMIN},
     "api:export_detail": {"GET": ADMIN},
     "api:export_cancel": {"POST": ADMIN},
@@ -160,7 +179,7 @@ SEGMENT_MODELS = {
     "campaigns": "campaign", "training": "run", "training-runs": "run", "snapshots": "snapshot",
     "learners": "learner", "items": "item", "adjudicate": "item", "critiques": "critique",
     "exports": "export", "tokens": "token", "studies": "study",
-    "runs": "reliability_run",
+    "runs": "reliability_run", "discoveries": "discovery", "risks": "risk", "clusters": "risk",
 }
 # Objects that belong to a user rather than a project: each user's own one is used.
 OWN_MODELS = {"token"}
@@ -262,9 +281,15 @@ def _objects(project, *, marker: str = "") -> dict:
     study = LabelStudy.objects.create(project=project, snapshot=snapshot, name=marker,
                                       base_version=active_learner(project), error=marker)
     reliability = ReliabilityRun.objects.create(project=project, error=marker)
+    # A finished discovery run with one cluster of the item's answer, named with the marker.
+    discovery = RiskDiscovery.objects.create(project=project, status=JobStatus.SUCCEEDED,
+                                             finished_at=timezone.now(), error=marker)
+    risk = make_discovered_risk(project, [item], name=f"risk {marker}".strip(),
+                                discovery=discovery)
     return {"campaign": campaign.pk, "item": item.pk, "critique": item.critique_id,
             "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk, "export": export.pk,
-            "study": study.pk, "reliability_run": reliability.pk}
+            "study": study.pk, "reliability_run": reliability.pk,
+            "discovery": discovery.pk, "risk": risk.pk}
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,9 @@ class Critique:
     critic_name: str
     critic_version: str
     signals: dict = field(default_factory=dict)  # JSON-able evidence behind the verdict
+    # Harmlessness, helpfulness, honesty 0-4 with a reason each: DimensionScores.to_dict()
+    # (alignment_core.dimensions); empty from a critic that does not score them.
+    dimensions: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,6 +6,7 @@ either the previous complete file/directory or the new complete one, never a hal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -142,3 +143,17 @@ def write_adapter(peft_model, output_dir: Path, manifest: dict[str, Any]) -> Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return output_dir
+
+
+CHECKPOINT_FORMAT = 1
+
+
+def run_fingerprint(config: Any, model_dir: Path, data: dict) -> str:
+    """A hash of everything that decides the result, so a checkpoint is never applied to another run."""
+    settings = config.to_dict()
+    for key in ("meta", "checkpoint_every", "device", "num_threads"):
+        settings.pop(key)
+    blob = json.dumps(
+        {"settings": settings, "model": Path(model_dir).name, "data": data}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -213,3 +213,9 @@ def collate_pairs(pairs: list[EncodedPair], pad_id: int) -> Batch:
         position_ids=position_ids,
         attention_mask=attention_mask,
     )
+
+
+def epoch_order(n: int, seed: int, phase_index: int, epoch: int) -> list[int]:
+    """The example order of one epoch: a function of the seed only, so a resumed run sees the same."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + phase_index * 1_009 + epoch)
+    return torch.randperm(n, generator=generator).tolist()

@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Collection
+from typing import Any
 
 import torch
 
 from .config import Cancelled
-from .data import EncodedExample, EncodedPair, collate_pairs, collate_sft
+from .data import EncodedExample, EncodedPair, collate_pairs, collate_sft, epoch_order
+from .distributed import local_share
 from .losses import ResponseScorer, dpo_loss
 from .reference_cache import ReferenceCache
 
@@ -178,3 +180,83 @@ def fill_from_step_one(
     table[[indices[k] for k in missing]] = scores[missing]
     if cache is not None:
         cache.put([pairs[indices[k]] for k in missing], scores[missing].tolist())
+
+
+def final_metrics(
+    core: ResponseScorer,
+    history: list,
+    losses: dict[str, float],
+    val_sft: list,
+    val_pairs: list,
+    val_reference: torch.Tensor | None,
+    *,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    beta: float,
+    autocast: Autocast,
+    cache: ReferenceCache | None = None,
+    write: bool = True,
+) -> dict[str, float]:
+    """A run's closing metrics: the last losses and training reward figures, then validation
+    loss and DPO reward accuracy on the held-out examples. After SFT alone there is no DPO
+    reference yet, so the held-out pairs are compared with the base model."""
+    metrics: dict[str, float] = {"final_loss": history[-1].loss if history else float("nan")}
+    metrics.update({f"{name}_final_loss": value for name, value in losses.items()})
+    dpo_history = [r for r in history if r.phase == "dpo"]
+    if dpo_history:
+        metrics["train_reward_accuracy"] = dpo_history[-1].reward_accuracy
+        metrics["train_reward_margin"] = dpo_history[-1].reward_margin
+    if val_sft:
+        metrics["val_loss"] = sft_val_loss(core, val_sft, pad_id, batch_size, device, autocast)
+    if val_pairs:
+        if val_reference is None:
+            val_reference = reference_table(core, val_pairs, pad_id, batch_size, device,
+                                            with_adapter=False, cache=cache, autocast=autocast,
+                                            write=write)
+        metrics.update(dpo_val_metrics(core, val_pairs, val_reference, pad_id, batch_size,
+                                       device, beta, autocast))
+        metrics.setdefault("val_loss", metrics["val_dpo_loss"])
+    return metrics
+
+
+def dpo_reference(
+    core: ResponseScorer,
+    pairs: list[EncodedPair],
+    val_pairs: list[EncodedPair],
+    *,
+    phase_index: int,
+    config: Any,
+    rank: int,
+    world: int,
+    pad_id: int,
+    device: torch.device,
+    cache: ReferenceCache | None,
+    autocast: Autocast,
+    write: bool,
+    should_cancel: Callable[[], bool] | None,
+    say: Callable[[str], None],
+) -> tuple[dict[str, torch.Tensor | None], bool, ReferenceCache | None]:
+    """The DPO phase's reference scores of the training and validation pairs; whether step 1
+    scores its own pairs (then they are left out here); and the cache the phase may use.
+
+    The reference is the model the phase starts from: the base model (adapter disabled) first,
+    the SFT model after SFT. Step 1's policy is still the reference (a fresh adapter adds exactly
+    zero; after SFT, without dropout, the policy is the SFT model), so step 1's own forward pass
+    scores its pairs. The cache holds base-model scores only.
+    """
+    with_adapter = phase_index > 0
+    self_reference = world == 1 and (phase_index == 0 or config.lora.dropout == 0)
+    first_order = epoch_order(len(pairs), config.seed, phase_index, 0)
+    step_one = (local_share(first_order, 0, config.batch_size, rank, world)[0]
+                if self_reference else [])
+    phase_cache = None if with_adapter else cache
+    shared = {"pad_id": pad_id, "batch_size": config.batch_size, "device": device,
+              "with_adapter": with_adapter, "cache": phase_cache, "autocast": autocast,
+              "write": write}
+    reference = {
+        "train": reference_table(core, pairs, skip=step_one, should_cancel=should_cancel,
+                                 say=say, **shared),
+        "val": reference_table(core, val_pairs, **shared) if val_pairs else None,
+    }
+    return reference, self_reference, phase_cache

@@ -19,8 +19,6 @@ plain DPO, and the SFT-trained model for SFT then DPO, as in the DPO paper's rec
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,9 +28,11 @@ from pathlib import Path
 import torch
 
 from .checkpoint import (
+    CHECKPOINT_FORMAT,
     checkpoint_path,
     load_checkpoint,
     rng_state,
+    run_fingerprint,
     save_checkpoint,
     set_rng_state,
     write_adapter,
@@ -46,31 +46,12 @@ from .config import (
     TrainConfig,
     TrainResult,
 )
-from .data import collate_pairs, collate_sft, encode_pairs, encode_sft
+from .data import collate_pairs, collate_sft, encode_pairs, encode_sft, epoch_order
 from .distributed import check_world, local_share, step_weight, threads_per_process
 from .losses import ResponseScorer, sft_loss
 from .preference import prepare, step_loss
 from .reference_cache import ReferenceCache, model_key
-from .scoring import dpo_val_metrics, fill_from_step_one, reference_table, sft_val_loss
-
-CHECKPOINT_FORMAT = 1
-
-
-def _fingerprint(config: TrainConfig, model_dir: Path, data: dict) -> str:
-    """A hash of everything that decides the result, so a checkpoint is never applied to another run."""
-    settings = config.to_dict()
-    for key in ("meta", "checkpoint_every", "device", "num_threads"):
-        settings.pop(key)
-    blob = json.dumps(
-        {"settings": settings, "model": Path(model_dir).name, "data": data}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _order(n: int, seed: int, phase_index: int, epoch: int) -> list[int]:
-    """The example order of one epoch: a function of the seed only, so a resumed run sees the same."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + phase_index * 1_009 + epoch)
-    return torch.randperm(n, generator=generator).tolist()
+from .scoring import dpo_reference, fill_from_step_one, final_metrics
 
 
 def import_training_libraries() -> None:
@@ -162,7 +143,7 @@ def train(
         encoded_pairs = preference.rows if preference is not None else []
         encoded_val_sft = encode_sft(tokenizer, val_sft, config.max_length)
         encoded_val_pairs = encode_pairs(tokenizer, val_pairs, config.max_length)
-        fingerprint = _fingerprint(
+        fingerprint = run_fingerprint(
             config,
             model_dir,
             {
@@ -236,37 +217,12 @@ def train(
                 if resuming_here and resume["reference"]["train"] is not None:
                     reference = resume["reference"]
                 else:
-                    with_adapter = phase_index > 0  # after SFT the reference is the SFT model
-                    # Step 1's policy is still the reference (a fresh adapter adds exactly zero;
-                    # after SFT, without dropout, the policy is the SFT model), so step 1's own
-                    # forward pass scores its pairs and the reference pass skips them.
-                    self_reference = world == 1 and (phase_index == 0 or config.lora.dropout == 0)
-                    first_order = _order(len(encoded_pairs), config.seed, phase_index, 0)
-                    step_one = (
-                        local_share(first_order, 0, config.batch_size, rank, world)[0]
-                        if self_reference
-                        else []
+                    reference, self_reference, phase_cache = dpo_reference(
+                        core, encoded_pairs, encoded_val_pairs, phase_index=phase_index,
+                        config=config, rank=rank, world=world, pad_id=pad_id, device=device,
+                        cache=cache, autocast=accelerator.autocast,
+                        write=accelerator.is_main_process, should_cancel=should_cancel, say=say,
                     )
-                    # The cache holds base-model scores only; after SFT the reference is new.
-                    phase_cache = None if with_adapter else cache
-                    shared = {
-                        "pad_id": pad_id,
-                        "batch_size": config.batch_size,
-                        "device": device,
-                        "with_adapter": with_adapter,
-                        "cache": phase_cache,
-                        "autocast": accelerator.autocast,
-                        "write": accelerator.is_main_process,
-                    }
-                    reference = {
-                        "train": reference_table(
-                            core, encoded_pairs, skip=step_one, should_cancel=should_cancel,
-                            say=say, **shared,
-                        ),
-                        "val": reference_table(core, encoded_val_pairs, **shared)
-                        if encoded_val_pairs
-                        else None,
-                    }
             if resuming_here:
                 optimizer.load_state_dict(resume["optimizer"])
                 scheduler.load_state_dict(resume["scheduler"])
@@ -282,7 +238,7 @@ def train(
                 tick = time.perf_counter()
                 epoch = phase_step // per_epoch[phase]
                 indices, counts = local_share(
-                    _order(len(data), config.seed, phase_index, epoch),
+                    epoch_order(len(data), config.seed, phase_index, epoch),
                     phase_step,
                     config.batch_size,
                     rank,
@@ -391,43 +347,11 @@ def train(
                     raise Cancelled(f"Cancelled at step {step}/{total_steps}")
 
         # 5. Validation on held-out examples.
-        metrics: dict[str, float] = {"final_loss": history[-1].loss if history else float("nan")}
-        metrics.update({f"{name}_final_loss": value for name, value in losses.items()})
-        dpo_history = [r for r in history if r.phase == "dpo"]
-        if dpo_history:
-            metrics["train_reward_accuracy"] = dpo_history[-1].reward_accuracy
-            metrics["train_reward_margin"] = dpo_history[-1].reward_margin
-        if encoded_val_sft:
-            metrics["val_loss"] = sft_val_loss(
-                core, encoded_val_sft, pad_id, config.batch_size, device, accelerator.autocast
-            )
-        if encoded_val_pairs:
-            val_reference = reference["val"]
-            if val_reference is None:  # SFT only: compare with the base model
-                val_reference = reference_table(
-                    core,
-                    encoded_val_pairs,
-                    pad_id,
-                    config.batch_size,
-                    device,
-                    with_adapter=False,
-                    cache=cache,
-                    autocast=accelerator.autocast,
-                    write=accelerator.is_main_process,
-                )
-            metrics.update(
-                dpo_val_metrics(
-                    core,
-                    encoded_val_pairs,
-                    val_reference,
-                    pad_id,
-                    config.batch_size,
-                    device,
-                    config.beta,
-                    accelerator.autocast,
-                )
-            )
-            metrics.setdefault("val_loss", metrics["val_dpo_loss"])
+        metrics = final_metrics(
+            core, history, losses, encoded_val_sft, encoded_val_pairs, reference["val"],
+            pad_id=pad_id, batch_size=config.batch_size, device=device, beta=config.beta,
+            autocast=accelerator.autocast, cache=cache, write=accelerator.is_main_process,
+        )
         say("Finished: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
         # 6. Write the adapter atomically, then the checkpoint is no longer needed.

@@ -54,7 +54,10 @@ class CampaignLaunchInput(serializers.Serializer):
     learner_version = serializers.IntegerField(required=False, allow_null=True, default=None,
                                                help_text="A learner version id; default: active.")
     strategies = serializers.ListField(child=serializers.CharField(), allow_empty=False)
-    categories = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    categories = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list,
+        help_text="Behaviour categories to attack (default: all, adopted ones included); the "
+        "names of categories adopted from discovered risks are accepted too (risks/categories/).")
     budget = serializers.IntegerField(min_value=1, max_value=services.MAX_BUDGET)
     samples_per_attack = serializers.IntegerField(min_value=1, max_value=services.MAX_SAMPLES,
                                                   default=1)

@@ -22,7 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler as drf_exception_handler
 
 from annotator.access import ProjectAccess, project_access
-from annotator.models import Job, Role
+from annotator.declared_fields import serializer_fields
+from annotator.models import DatasetSnapshot, Job, Role
 from annotator.services.jobs import JobStateError, job_cancel, job_resume
 
 logger = logging.getLogger(__name__)
@@ -163,3 +164,28 @@ def cancel_and_resume_apis(*, lookup: Callable[[ProjectAccess, int], Job],
             job_action_api(action=job_resume, lookup=lookup, output=output,
                            operation_id=f"{operation_prefix}_resume", description=resumed,
                            success=status.HTTP_202_ACCEPTED))
+
+
+class SnapshotLaunchInput(serializers.Serializer):
+    """A snapshot of the project, then one field per declared setting (`declared`, e.g.
+    TRAINING_SETTINGS): what launching a training run or a label-source study takes."""
+
+    snapshot = serializers.IntegerField(help_text="A snapshot id of this project.")
+    declared: tuple = ()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **serializer_fields(self.declared)}
+
+
+def snapshot_launch_values(input_class: type[SnapshotLaunchInput], request: Request,
+                           access: ProjectAccess) -> tuple[DatasetSnapshot, dict[str, Any]]:
+    """The validated launch input: the project's snapshot it names and the settings' values
+    (400 with the field's message for bad input or a snapshot of another project)."""
+    data = input_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    values = dict(data.validated_data)
+    snapshot = DatasetSnapshot.objects.filter(project=access.project,
+                                              pk=values.pop("snapshot")).first()
+    if snapshot is None:
+        raise ValidationError({"snapshot": ["No such snapshot in this project."]})
+    return snapshot, values

@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alignment_core.dimensions import DIMENSIONS, check_scores
 from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, paginated
 from annotator.models import (
@@ -61,6 +62,21 @@ def _valid_spans(text: str, spans) -> list[dict]:
     return out
 
 
+def _scores_serializer(name: str, *, reasons: bool) -> type[serializers.Serializer]:
+    """{dimension: 0-4} (alignment_core.dimensions.DIMENSIONS), then their reasons if asked."""
+    fields = {dim: serializers.IntegerField(min_value=0, max_value=4) for dim in DIMENSIONS}
+    if reasons:  # created last: DRF orders declared fields by creation
+        fields["reasons"] = serializers.DictField(child=serializers.CharField())
+    return type(name, (serializers.Serializer,), fields)
+
+ScoresOutput = _scores_serializer("DimensionScoresOutput", reasons=False)
+DimensionsOutput = _scores_serializer("DimensionsOutput", reasons=True)
+
+
+def _scores(values: dict | None) -> dict | None:
+    return {name: int(values[name]) for name in DIMENSIONS} if values else None
+
+
 # The output serializers below declare their fields (they are the OpenAPI schema) and write
 # them out by hand in to_representation: DRF builds and binds a fresh copy of every declared
 # field for each serializer it creates, which cost more CPU than the query behind the item on
@@ -85,6 +101,7 @@ class CritiqueOutput(serializers.Serializer):
     spans = serializers.SerializerMethodField()
     explanation = serializers.CharField()
     suggested_revision = serializers.CharField()
+    dimensions = DimensionsOutput(help_text="The critic's harmlessness, helpfulness and honesty.")
     created_at = serializers.DateTimeField()
 
     @extend_schema_field(SpanOutput(many=True))
@@ -114,6 +131,8 @@ def _critique_data(critique: Critique) -> dict:
         "spans": _valid_spans(response.text, critique.spans),
         "explanation": str(critique.explanation),
         "suggested_revision": str(critique.suggested_revision),
+        "dimensions": {**_scores(critique.scores),
+                       "reasons": {k: str(v) for k, v in critique.scores["reasons"].items()}},
         "created_at": _DATETIME.to_representation(critique.created_at),
     }
 
@@ -166,6 +185,8 @@ class ReviewOutput(serializers.Serializer):
     undoes_id = serializers.IntegerField(allow_null=True)
     undone = serializers.SerializerMethodField()
     blind = serializers.BooleanField(help_text="Decided without the critic shown.")
+    dimensions = ScoresOutput(allow_null=True, help_text="The critic's scores with the expert's "
+                              "corrections (null for a skip or an undo).")
     created_at = serializers.DateTimeField()
     item_state = serializers.SerializerMethodField(help_text="The item's state now.")
 
@@ -198,6 +219,7 @@ class ReviewOutput(serializers.Serializer):
             "undoes_id": None if review.undoes_id is None else int(review.undoes_id),
             "undone": self.get_undone(review),
             "blind": bool(review.blind),
+            "dimensions": _scores(review.dimensions),
             "created_at": _DATETIME.to_representation(review.created_at),
             "item_state": self.get_item_state(review),
         }
@@ -221,6 +243,16 @@ class DecisionInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0,
                                            help_text="Clamped to 0-900 s.")
+    dimensions = serializers.DictField(
+        child=serializers.JSONField(), required=False, default=dict,
+        help_text="Corrections of the critic's scores, any of " + ", ".join(DIMENSIONS)
+        + " (0-4); the others keep the critic's.")
+
+    def validate_dimensions(self, value: dict) -> dict:
+        try:
+            return check_scores(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 def _bad_choice(field: str, choices) -> serializers.ValidationError:
@@ -270,7 +302,7 @@ class ReviewDecideView(APIView):
                 action=values["action"], final_verdict=values["final_verdict"] or None,
                 corrected_response=values["corrected_response"],
                 reason_code=values["reason_code"], note=values["note"],
-                seconds_spent=values["seconds_spent"])
+                seconds_spent=values["seconds_spent"], dimensions=values["dimensions"])
         except ReviewItem.DoesNotExist:
             raise Http404("No such item in this project.") from None
         return Response(ReviewOutput(review, context={"just_recorded": True}).data,

@@ -12,9 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
-from annotator.declared_fields import serializer_fields
-from annotator.models import DatasetSnapshot, LabelStudy, Role
+from annotator.api.common import (
+    ERROR_RESPONSES,
+    SnapshotLaunchInput,
+    cancel_and_resume_apis,
+    job_status_api,
+    paginated,
+    snapshot_launch_values,
+)
+from annotator.models import LabelStudy, Role
 from annotator.selectors.studies import studies_for, study_result_rows
 from annotator.services.label_study import STUDY_SETTINGS, StudySettings, label_study_launch
 
@@ -57,13 +63,10 @@ class StudyDetailOutput(StudyOutput):
         return study_result_rows(study=study)
 
 
-class StudyLaunchInput(serializers.Serializer):
+class StudyLaunchInput(SnapshotLaunchInput):
     """The snapshot, then one field per declared study and training setting (STUDY_SETTINGS)."""
 
-    snapshot = serializers.IntegerField(help_text="A snapshot id of this project.")
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        return {**super().get_fields(), **serializer_fields(STUDY_SETTINGS)}
+    declared = STUDY_SETTINGS
 
 
 def _study(access, pk: int) -> LabelStudy:
@@ -85,13 +88,7 @@ class StudyListApi(APIView):
         """Launch a study on a snapshot (admins); the worker trains and measures the critic-,
         expert- and mix-labelled candidates."""
         access = project_access(request.user, slug, minimum=Role.ADMIN)
-        data = StudyLaunchInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        snapshot = DatasetSnapshot.objects.filter(project=access.project,
-                                                  pk=values.pop("snapshot")).first()
-        if snapshot is None:
-            raise serializers.ValidationError({"snapshot": ["No such snapshot in this project."]})
+        snapshot, values = snapshot_launch_values(StudyLaunchInput, request, access)
         study = label_study_launch(project=access.project, snapshot=snapshot,
                                    settings=StudySettings(**values), created_by=request.user)
         return Response(StudyDetailOutput(study).data, status=status.HTTP_201_CREATED)

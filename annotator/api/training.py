@@ -17,8 +17,14 @@ from rest_framework.views import APIView
 
 from alignment_core.training.label_sources import LABEL_SOURCES
 from annotator.access import project_access
-from annotator.api.common import ERROR_RESPONSES, cancel_and_resume_apis, job_status_api, paginated
-from annotator.declared_fields import serializer_fields
+from annotator.api.common import (
+    ERROR_RESPONSES,
+    SnapshotLaunchInput,
+    cancel_and_resume_apis,
+    job_status_api,
+    paginated,
+    snapshot_launch_values,
+)
 from annotator.models import DatasetSnapshot, LearnerVersion, Role, TrainingRun
 from annotator.selectors.training import (
     learners_for,
@@ -56,6 +62,10 @@ class SnapshotInput(serializers.Serializer):
     label_sources = serializers.ListField(
         child=serializers.ChoiceField(choices=list(LABEL_SOURCES)), required=False, default=list,
         help_text="Keep only labels from these sources (empty: every source).")
+    helpfulness_margin = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=4,
+        help_text="Keep only pairs whose chosen answer is more harmless (or, equally harmless, "
+        "more helpful) and loses at most this many helpfulness points (0-4); null: no check.")
     validation_fraction = serializers.FloatField(required=False, default=0.1, min_value=0,
                                                  max_value=0.5)
     seed = serializers.IntegerField(required=False, default=0)
@@ -65,7 +75,8 @@ class SnapshotInput(serializers.Serializer):
         return SnapshotFilters(campaign_id=data["campaign"], category=data["category"],
                                min_agreement=data["min_agreement"],
                                adjudicated_only=data["adjudicated_only"],
-                               label_sources=tuple(data["label_sources"]))
+                               label_sources=tuple(data["label_sources"]),
+                               helpfulness_margin=data["helpfulness_margin"])
 
 
 class SnapshotPreviewOutput(serializers.Serializer):
@@ -79,6 +90,9 @@ class SnapshotPreviewOutput(serializers.Serializer):
     content_hash = serializers.CharField()
     by_source = serializers.DictField(child=serializers.IntegerField(),
                                       help_text="Curated items per label source.")
+    dimension_excluded = serializers.IntegerField(
+        allow_null=True, help_text="Pairs left out by helpfulness_margin (their SFT examples "
+        "stay); null without the check.")
     confidences_stale = serializers.BooleanField(
         help_text="The label confidences predate the latest reviews: creating the snapshot "
         "re-estimates them first, so its content hash will differ from this one.")
@@ -155,13 +169,10 @@ class TrainingRunDetailOutput(TrainingRunOutput):
         read_only_fields = fields
 
 
-class TrainingLaunchInput(serializers.Serializer):
+class TrainingLaunchInput(SnapshotLaunchInput):
     """The snapshot, then one field per declared training setting (TRAINING_SETTINGS)."""
 
-    snapshot = serializers.IntegerField(help_text="A snapshot id of this project.")
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        return {**super().get_fields(), **serializer_fields(TRAINING_SETTINGS)}
+    declared = TRAINING_SETTINGS
 
 
 def _run(access, pk: int) -> TrainingRun:
@@ -182,13 +193,7 @@ class TrainingRunListApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         """Launch a LoRA fine-tune on a snapshot (admins); the worker trains and evaluates it."""
         access = project_access(request.user, slug, minimum=Role.ADMIN)
-        data = TrainingLaunchInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        snapshot = DatasetSnapshot.objects.filter(project=access.project,
-                                                  pk=values.pop("snapshot")).first()
-        if snapshot is None:
-            raise serializers.ValidationError({"snapshot": ["No such snapshot in this project."]})
+        snapshot, values = snapshot_launch_values(TrainingLaunchInput, request, access)
         run = training_launch(project=access.project, snapshot=snapshot,
                               settings=TrainingSettings(**values), created_by=request.user)
         return Response(TrainingRunDetailOutput(run).data, status=status.HTTP_201_CREATED)

@@ -30,14 +30,23 @@ from annotator.models.reviews import (
     ReviewItem,
     ServedAs,
 )
+from annotator.models.risks import (
+    RISK_STAGE_LABELS,
+    RISK_STAGES,
+    DiscoveredRisk,
+    RiskCategory,
+    RiskDecision,
+    RiskDiscovery,
+)
 from annotator.models.studies import LabelStudy
 from annotator.models.tokens import ApiToken
 from annotator.models.training import TrainingRun
 
 __all__ = [
-    "ASSISTED", "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "STAGES", "STAGE_LABELS", "UNDOABLE",
-    "ApiToken", "AttackQuery", "Campaign", "CriticRetrain", "Critique", "DatasetSnapshot", "Export", "ItemState", "Job",
-    "JobStatus", "LabelStudy", "LearnerVersion", "Membership", "ModelEndpoint", "Project", "ReliabilityRun",
-    "Response", "Review", "ReviewAction", "ReviewAssignment", "ReviewItem", "Role", "ServedAs",
-    "SnapshotExample", "TrainingRun", "Verdict",
+    "ASSISTED", "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "RISK_STAGES", "RISK_STAGE_LABELS",
+    "STAGES", "STAGE_LABELS", "UNDOABLE", "ApiToken", "AttackQuery", "Campaign", "CriticRetrain",
+    "Critique", "DatasetSnapshot", "DiscoveredRisk", "Export", "ItemState", "Job", "JobStatus",
+    "LabelStudy", "LearnerVersion", "Membership", "ModelEndpoint", "Project", "ReliabilityRun",
+    "Response", "Review", "ReviewAction", "ReviewAssignment", "ReviewItem", "RiskCategory",
+    "RiskDecision", "RiskDiscovery", "Role", "ServedAs", "SnapshotExample", "TrainingRun", "Verdict",
 ]

@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from alignment_core.dimensions import DimensionInput, score_dimensions
 from annotator.models.jobs import Job
 
 
@@ -172,6 +173,10 @@ class Critique(models.Model):
     explanation = models.TextField(blank=True)
     suggested_revision = models.TextField(blank=True)
     signals = models.JSONField(default=dict, blank=True)
+    # Harmlessness, helpfulness, honesty 0-4 and a reason each, as the critic wrote them
+    # (alignment_core.dimensions.DimensionScores.to_dict()); empty for critiques stored before
+    # the critic scored them, whose `scores` are worked out when read.
+    dimensions = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -189,3 +194,14 @@ class Critique(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verdict} ({self.confidence:.2f})"
+
+    @property
+    def scores(self) -> dict:
+        """The dimensions in their stored shape ({name: 0-4, ..., "reasons": {name: line}}):
+        the critic's, or, for a critique stored without them (an import, an older campaign),
+        the same scorer's reading of the verdict and texts (needs the response and attack)."""
+        if not self.dimensions:
+            self.dimensions = score_dimensions(DimensionInput(
+                self.response.attack.text, self.response.text, self.verdict, self.severity,
+                self.category)).to_dict()
+        return self.dimensions

@@ -58,6 +58,9 @@ class ReviewItem(models.Model):
     final_verdict = models.CharField(max_length=16, blank=True)
     final_response = models.TextField(blank=True)
     final_severity = models.PositiveSmallIntegerField(null=True, blank=True)
+    # {dimension: 0-4} of the learner's answer as curated: the deciding decision's (the critic's
+    # scores with the expert's corrections), the critic's when auto-accepted; None until curated.
+    final_dimensions = models.JSONField(null=True, blank=True)
     adjudicated = models.BooleanField(default=False)
     curated_at = models.DateTimeField(null=True, blank=True)
     # Gold: an adjudicated item whose label (final_verdict) an admin trusts enough to score
@@ -207,6 +210,9 @@ class Review(models.Model):
     final_verdict = models.CharField(max_length=16, blank=True)
     final_severity = models.PositiveSmallIntegerField(null=True, blank=True)
     corrected_response = models.TextField(blank=True)
+    # {dimension: 0-4} this decision gives the learner's answer: the critic's scores (re-read
+    # for the expert's verdict when it differs) with the expert's corrections; None on a skip.
+    dimensions = models.JSONField(null=True, blank=True)
     reason_code = models.CharField(max_length=32, blank=True)
     note = models.TextField(blank=True)
     seconds_spent = models.FloatField(default=0.0)

@@ -18,6 +18,7 @@ from django.db import connections
 from django.db.models import F, Func, Q, QuerySet, TextField
 
 from alignment_core.chat import chat_messages
+from alignment_core.dimensions import DIMENSIONS
 from annotator.export_filters import EXPORT_FILTERS
 from annotator.models import (
     CURATED_STATES,
@@ -36,9 +37,12 @@ _DECISION_VALUES = frozenset(action.value for action in DECISIONS)
 # curated answer) or "kto" (every curated answer as desirable, every differing original as not).
 SELECTION = {"trl_preference": "pairs", "trl_conversational": "pairs", "csv": "pairs",
              "parquet": "pairs", "sft_chat": "sft", "kto": "kto"}
+# The learner's original answer as curated: its harmlessness / helpfulness / honesty (0-4) and,
+# as in BeaverTails, whether it is safe (the final verdict is anything but unsafe).
+LABEL_COLUMNS = (*DIMENSIONS, "is_response_safe")
 PROVENANCE_COLUMNS = ("item_id", "review_ids", "expert_ids", "critic", "learner_version",
-                      "campaign", "strategy", "category", "verdict", "agreement", "adjudicated",
-                      "curated_at", "created_at")
+                      "campaign", "strategy", "category", "verdict", *LABEL_COLUMNS, "agreement",
+                      "adjudicated", "curated_at", "created_at")
 SNAPSHOT_COLUMNS = ("snapshot_id", "example_id", "split", "label_source", "label_confidence")
 
 _ITEM_FIELDS = (
@@ -47,7 +51,7 @@ _ITEM_FIELDS = (
     "critique__response__learner_version__name", "critique__response__attack__text",
     "critique__response__attack__system_prompt", "critique__response__attack__turns",
     "critique__response__attack__strategy", "critique__response__attack__category",
-    "critique__response__attack__campaign__name",
+    "critique__response__attack__campaign__name", "final_dimensions", "critique__dimensions",
 )
 
 
@@ -144,6 +148,14 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _label_columns(verdict: str, final: Any, critic: Any) -> dict:
+    """LABEL_COLUMNS of one row: the item's final dimensions (the critic's for an item curated
+    before they were recorded; None where neither has them)."""
+    scores = _json(final) or _json(critic) or {}
+    return {**{name: scores.get(name) for name in DIMENSIONS},
+            "is_response_safe": verdict != "unsafe" if verdict else None}
+
+
 def _review_summaries(item_ids: list[int], verdicts: dict[int, str],
                       by_range: bool = True) -> dict:
     """{item_id: (review_ids, expert_ids, agreement)} for the items, in one query.
@@ -194,7 +206,7 @@ def item_rows(*, items: QuerySet[ReviewItem], min_agreement: float | None = None
                                       {row[0]: row[2] for row in chunk})
         for (item_id, chosen, verdict, adjudicated, curated_at, created_at, critic, _critic_verdict,
              rejected, learner, text, system_prompt, turns, strategy, category,
-             campaign) in chunk:
+             campaign, final_dimensions, critic_dimensions) in chunk:
             review_ids, experts, agreement = summaries.get(item_id, _NO_REVIEWS)
             if min_agreement is not None and (agreement is None or agreement < min_agreement):
                 continue
@@ -203,6 +215,7 @@ def item_rows(*, items: QuerySet[ReviewItem], min_agreement: float | None = None
                 "item_id": item_id, "review_ids": review_ids, "expert_ids": experts,
                 "critic": critic, "learner_version": learner or "", "campaign": campaign or "",
                 "strategy": strategy, "category": category, "verdict": verdict,
+                **_label_columns(verdict, final_dimensions, critic_dimensions),
                 "agreement": agreement, "adjudicated": bool(adjudicated),
                 "curated_at": curated_at if text_times else _iso(curated_at),
                 "created_at": created_at if text_times else _iso(created_at),
@@ -220,7 +233,8 @@ def example_rows(*, examples: QuerySet[SnapshotExample]) -> Iterator[dict]:
               "review_item__critique__response__attack__campaign__name",
               "review_item__final_verdict", "review_item__adjudicated",
               "review_item__curated_at", "review_item__created_at", "label_source",
-              "source_confidence")
+              "source_confidence", "review_item__final_dimensions",
+              "review_item__critique__dimensions")
     for chunk in _stream(examples, fields):
         item_verdicts = {row[5]: row[14] or "" for row in chunk if row[5]}
         summaries = {}
@@ -233,14 +247,17 @@ def example_rows(*, examples: QuerySet[SnapshotExample]) -> Iterator[dict]:
                                                    by_range=False))
         for (example_id, prompt, messages, chosen, rejected, item_id, category, strategy, split,
              snapshot_id, critic, _critic_verdict, learner, campaign, verdict, adjudicated,
-             curated_at, created_at, label_source, label_confidence) in chunk:
+             curated_at, created_at, label_source, label_confidence, final_dimensions,
+             critic_dimensions) in chunk:
             review_ids, experts, agreement = summaries.get(item_id, _NO_REVIEWS)
             yield {
                 "prompt": prompt, "chosen": chosen, "rejected": rejected,
                 "item_id": item_id, "review_ids": review_ids, "expert_ids": experts,
                 "critic": critic or "", "learner_version": learner or "",
                 "campaign": campaign or "", "strategy": strategy, "category": category,
-                "verdict": verdict or "", "agreement": agreement, "adjudicated": bool(adjudicated),
+                "verdict": verdict or "",
+                **_label_columns(verdict or "", final_dimensions, critic_dimensions),
+                "agreement": agreement, "adjudicated": bool(adjudicated),
                 "curated_at": _iso(curated_at), "created_at": _iso(created_at),
                 "snapshot_id": snapshot_id, "example_id": example_id, "split": split,
                 "label_source": label_source, "label_confidence": label_confidence,

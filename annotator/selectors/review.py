@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from alignment_core.dimensions import ANCHORS, DIMENSIONS
 from alignment_core.evaluation import cohen_kappa, krippendorff_alpha
 from annotator.models import (
     DECISIONS,
@@ -40,6 +41,25 @@ ITEMS_LEFT_CACHE_SECONDS = 10
 class Segment:
     text: str
     flagged: bool = False
+
+
+@dataclass(frozen=True)
+class DimensionRow:
+    """One dimension as the assisted view shows it: the critic's score, why, and the scale."""
+
+    name: str
+    score: int
+    why: str
+    anchors: tuple[tuple[int, str], ...]
+
+
+def dimension_rows(critique) -> list[DimensionRow]:
+    scores = critique.scores
+    reasons = scores.get("reasons") or {}
+    return [DimensionRow(name=name, score=int(scores[name]),
+                         why=str(reasons.get(name, "")).partition(": ")[2],
+                         anchors=tuple(enumerate(ANCHORS[name])))
+            for name in DIMENSIONS]
 
 
 @dataclass(frozen=True)
@@ -120,8 +140,8 @@ def review_item_context(*, item: ReviewItem) -> dict:
     """What the item view shows: texts, highlighted response, revision and its diff.
 
     Served blind, the context holds no critique at all (no verdict, category, severity,
-    confidence, spans, explanation or revision), so no template can show one by mistake; the
-    expert's edit box starts from the learner's answer.
+    confidence, spans, explanation, revision or dimensions), so no template can show one by
+    mistake; the expert's edit box starts from the learner's answer.
     """
     response = item.critique.response
     common = {"item": item, "response": response, "attack": response.attack,
@@ -133,6 +153,7 @@ def review_item_context(*, item: ReviewItem) -> dict:
     return {
         **common,
         "critique": critique,
+        "dimensions": dimension_rows(critique),
         "segments": highlight_segments(response.text, critique.spans),
         "revision": critique.suggested_revision,
         "diff": word_diff(response.text, critique.suggested_revision)

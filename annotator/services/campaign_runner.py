@@ -28,6 +28,7 @@ from annotator.role_models import RoleModels
 from annotator.services.critic import critique_input_for
 from annotator.services.jobs import JobCancelled, job_finish, job_progress, job_start
 from annotator.services.review_items import review_items_create
+from annotator.services.risks import risk_discovery_after_campaign
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class _Runner:
             return
         from alignment_core.attacker import AttackConfig, generate_attacks
         from annotator.selectors.campaigns import attack_history
+        from annotator.selectors.risks import adopted_behaviours
 
         self.progress("attack", 0, campaign.budget)
         config = AttackConfig(strategies=list(campaign.strategies),
@@ -102,8 +104,10 @@ class _Runner:
                    or any(_strategy_needs_learner(s) for s in campaign.strategies))
         attacker = self.models.generator("attacker_lm", campaign.learner_version) if uses_lm \
             else None
+        # Categories adopted from discovered risks join the seed behaviours (the loop closes).
         attacks = generate_attacks(config, learner=attacker,
-                                   history=[scored for scored, _ in history])
+                                   history=[scored for scored, _ in history],
+                                   extra_behaviours=adopted_behaviours(project=campaign.project))
         parents = {scored.attack.text: pk for scored, pk in history}
         rows = [AttackQuery(project=campaign.project, campaign=campaign, seq=seq, text=a.text,
                             strategy=a.strategy, category=a.category,
@@ -204,7 +208,8 @@ class _Runner:
                              confidence=min(max(float(c.confidence), 0.0), 1.0),
                              spans=[{"start": s.start, "end": s.end, "text": s.text} for s in c.spans],
                              explanation=c.explanation, suggested_revision=c.suggested_revision,
-                             signals=_jsonable(c.signals or {}))
+                             signals=_jsonable(c.signals or {}),
+                             dimensions=_jsonable(c.dimensions or {}))
                     for r, c in zip(chunk, results)]
             with transaction.atomic():
                 # Re-check inside the transaction: a response judged meanwhile is skipped.
@@ -325,4 +330,8 @@ def campaign_execute(*, campaign: Campaign, on_progress: ProgressHook | None = N
         logger.exception("Campaign %s failed", campaign.pk)
         raise
     job_finish(job=campaign, status=JobStatus.SUCCEEDED)
+    try:
+        risk_discovery_after_campaign(campaign=campaign)
+    except Exception:  # a follow-up must not turn a finished campaign into a failed task
+        logger.exception("Could not queue risk discovery after campaign %s", campaign.pk)
     return campaign

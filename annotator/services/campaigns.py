@@ -26,11 +26,15 @@ def known_strategies() -> list[str]:
     return sorted(STRATEGIES)
 
 
-def known_categories() -> list[str]:
-    # The behaviour categories plus "canary": the objectives a string check can verify.
+def known_categories(project: Project | None = None) -> list[str]:
+    """The behaviour categories plus "canary" (the objectives a string check can verify), then
+    the categories the project adopted from discovered risks."""
     from alignment_core.attacker import CANARY_CATEGORY, categories
+    from annotator.selectors.risks import adopted_categories
 
-    return [*categories(), CANARY_CATEGORY]
+    adopted = (list(adopted_categories(project=project).values_list("name", flat=True))
+               if project is not None else [])
+    return [*categories(), CANARY_CATEGORY, *adopted]
 
 
 # -- launch ---------------------------------------------------------------------------------
@@ -66,7 +70,8 @@ def campaign_launch(*, project: Project, user=None, name: str = "",
     elif learner_version.project_id != project.pk:
         raise ValidationError({"learner_version": "That learner belongs to another project."})
     strategies = _validate_choice(strategies, known_strategies(), "strategies", allow_empty=False)
-    categories = _validate_choice(categories, known_categories(), "categories", allow_empty=True)
+    categories = _validate_choice(categories, known_categories(project), "categories",
+                                  allow_empty=True)
     if not 1 <= int(budget) <= MAX_BUDGET:
         raise ValidationError({"budget": f"The budget must be between 1 and {MAX_BUDGET}."})
     if not 1 <= int(samples_per_attack) <= MAX_SAMPLES:

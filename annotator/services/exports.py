@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse
 
+from alignment_core.dimensions import DIMENSIONS
 from annotator.export_filters import export_filters_clean
 from annotator.models import DatasetSnapshot, Export, JobStatus, Project, SnapshotExample
 from annotator.selectors import exports as rows_from
@@ -124,7 +125,8 @@ def _parquet_schema(provenance: tuple[str, ...]) -> pa.Schema:
              "expert_ids": pa.list_(pa.string()), "agreement": pa.float64(),
              "adjudicated": pa.bool_(), "curated_at": pa.timestamp("us", tz="UTC"),
              "created_at": pa.timestamp("us", tz="UTC"), "snapshot_id": pa.int64(),
-             "example_id": pa.int64(), "label_confidence": pa.float64()}
+             "example_id": pa.int64(), "label_confidence": pa.float64(),
+             "is_response_safe": pa.bool_(), **{name: pa.int64() for name in DIMENSIONS}}
     columns = ("prompt", "chosen", "rejected", *provenance)
     return pa.schema([(name, types.get(name, pa.string())) for name in columns])
 

@@ -86,9 +86,11 @@ def evaluate_loaded(loaded, attacks: list, critic, *,
 
 
 def report_summary(report: dict) -> dict[str, Any]:
-    """The figures pages and reports compare: attack success and over-refusal with intervals."""
+    """The figures pages and reports compare: attack success and over-refusal with intervals,
+    and the answers' mean helpfulness (0-4; None in reports older than the dimensions)."""
     overall, over = report["overall"], report["over_refusal"]
     return {"asr": overall["rate"], "asr_lo": overall["lo"], "asr_hi": overall["hi"],
             "asr_n": overall["n"], "over_refusal": over["rate"], "over_refusal_lo": over["lo"],
             "over_refusal_hi": over["hi"], "over_refusal_n": over["n"],
-            "unsafe_severity_mean": report.get("unsafe_severity_mean")}
+            "unsafe_severity_mean": report.get("unsafe_severity_mean"),
+            "helpfulness_mean": report.get("helpfulness_mean")}

@@ -37,6 +37,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from alignment_core.dimensions import DIMENSIONS
 from annotator.models import (
     AttackQuery,
     Campaign,
@@ -298,15 +299,19 @@ def _write(*, project: Project, user, kind: str, filename: str, rows: list[dict]
         campaign_enqueue_existing(campaign=campaign)
         return ImportResult(kind=kind, rows=len(rows), campaign=campaign.pk, items=0)
     now = timezone.now()
-    critiques = Critique.objects.bulk_create([
+    critiques = [
         Critique(response=response, critic_name="import", critic_version="hh-rlhf",
                  verdict=Verdict.SAFE if row["chosen"] == row["rejected"] else Verdict.UNSAFE,
                  confidence=1.0, severity=0, suggested_revision=row["chosen"],
                  explanation="Imported HH-RLHF label: the chosen answer is preferred to this one.")
-        for response, row in zip(responses, rows)], batch_size=1000)
+        for response, row in zip(responses, rows)]
+    for critique in critiques:  # the dimensions scorer's reading of the imported label
+        critique.dimensions = critique.scores
+    critiques = Critique.objects.bulk_create(critiques, batch_size=1000)
     items = ReviewItem.objects.bulk_create([
         ReviewItem(project=project, critique=critique, state=ItemState.DONE,
                    final_verdict=critique.verdict, final_response=row["chosen"], curated_at=now,
+                   final_dimensions={name: critique.scores[name] for name in DIMENSIONS},
                    reviews_required=1)
         for critique, row in zip(critiques, rows)], batch_size=1000)
     return ImportResult(kind=kind, rows=len(rows), campaign=campaign.pk, items=len(items))

@@ -32,6 +32,7 @@ from annotator.models import (
     JobStatus,
     LabelStudy,
     ReliabilityRun,
+    RiskDiscovery,
     TrainingRun,
 )
 
@@ -44,6 +45,7 @@ JOB_TASKS: dict[type[Job], str] = {
     Export: "annotator.tasks.exports.export_run",
     LabelStudy: "annotator.tasks.studies.label_study_job",
     ReliabilityRun: "annotator.tasks.oversight.reliability_run",
+    RiskDiscovery: "annotator.tasks.risks.risk_discovery_run",
 }
 JOB_MODELS: tuple[type[Job], ...] = tuple(JOB_TASKS)
 

@@ -41,59 +41,20 @@ from annotator.models import (
 from annotator.models.campaigns import Verdict
 from annotator.models.reviews import AssignmentState, ReviewAction, ReviewAssignment, ReviewItem
 from annotator.services.critic_learning import critic_learning_note
+from annotator.services.review_labels import item_recompute
 from annotator.services.review_serving import serving_plan
-from annotator.services.review_verdicts import check_action_fits, decision_label, severity_for
+from annotator.services.review_verdicts import (
+    check_action_fits,
+    clean_dimensions,
+    decision_dimensions,
+    decision_label,
+    severity_for,
+)
 
 # An open item that was not decided within this time goes back to the queue.
 ASSIGNMENT_TTL = timedelta(minutes=30)
 # Time spent per item is clamped to this range: a tab left open over lunch is not a 2-hour review.
 MAX_SECONDS_PER_ITEM = 900.0
-
-
-def _live_decisions(item: ReviewItem) -> list[Review]:
-    """The item's decisions that count: approve/edit/reject/label reviews nobody has undone
-    (gold probes never count)."""
-    return list(Review.objects.filter(item=item).counting().order_by("created_at", "id"))
-
-
-def _expert_wrote(decision: Review, item: ReviewItem) -> bool:
-    """Whether the decision's response is text the expert wrote: an edit, or a blind label
-    whose answer they rewrote."""
-    if decision.action == ReviewAction.EDIT:
-        return True
-    return (decision.action == ReviewAction.LABEL and bool(decision.corrected_response.strip())
-            and decision.corrected_response != item.critique.response.text)
-
-
-def _recompute_item(item: ReviewItem, new: Review | None = None) -> None:
-    """Derive the item's state and final label from its live decisions (never from counters).
-
-    Called after every decision and undo, inside the caller's transaction, with the item locked.
-    `new` is the decision just recorded: when the item had no live decision before it (its
-    reviews_done, kept by this function under the same lock, is 0), it is the only one, and the
-    query for them is skipped (the usual case with one review per item).
-    """
-    if item.adjudicated:
-        return
-    decisions = [new] if new is not None and item.reviews_done == 0 else _live_decisions(item)
-    item.reviews_done = len(decisions)
-    item.final_verdict, item.final_response = "", ""
-    item.final_severity, item.curated_at = None, None
-    if len(decisions) < item.reviews_required:
-        item.state = ItemState.PENDING
-    elif len({d.final_verdict for d in decisions}) == 1:
-        # Agreement. The final response prefers an expert-written edit over an approved revision
-        # because a human wrote it for this exact case; otherwise the first decision's.
-        chosen = next((d for d in decisions if _expert_wrote(d, item)), decisions[0])
-        item.state = ItemState.DONE
-        item.final_verdict = chosen.final_verdict
-        item.final_response = chosen.corrected_response
-        item.final_severity = chosen.final_severity
-        item.curated_at = timezone.now()
-    else:
-        item.state = ItemState.DISAGREEMENT
-    item.save(update_fields=["state", "reviews_done", "final_verdict", "final_response",
-                             "final_severity", "curated_at"])
 
 
 def _locked(queryset):
@@ -290,7 +251,8 @@ def _has_room(item: ReviewItem, expert, now: datetime) -> bool:
 
 def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str | None = None,
                   corrected_response: str = "", reason_code: str = "", note: str = "",
-                  seconds_spent: float = 0.0, project: Project | None = None) -> Review:
+                  seconds_spent: float = 0.0, project: Project | None = None,
+                  dimensions: dict | None = None) -> Review:
     """Record one expert decision (approve, edit, reject, label or skip) and update the item,
     except on a gold probe, whose answer is only recorded.
 
@@ -299,27 +261,35 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
     `project` (the request's, already read by its access check), the item is looked up inside
     that project only, so a view can pass `ReviewItem(pk=pk)` and turn ReviewItem.DoesNotExist
     into a 404 without a query of its own; a decision also counts towards the critic's next
-    automatic retrain (services/critic_learning.py).
+    automatic retrain (services/critic_learning.py). `dimensions` are the expert's corrections
+    of the critic's harmlessness / helpfulness / honesty ({name: 0-4}, any subset).
     """
+    corrections = clean_dimensions(dimensions)
     if action not in UNDOABLE:
         raise ValidationError({"action": f"Unknown action {action!r}."})
     if final_verdict and final_verdict not in Verdict.values:
         raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
     scope = {"project": project} if project is not None else {}
     with transaction.atomic():
-        item = _locked(ReviewItem.objects.select_related("critique__response")
+        # The attack comes in the same query: the dimensions are read from both texts.
+        item = _locked(ReviewItem.objects.select_related("critique__response__attack")
                        .filter(pk=item.pk, **scope)).get()
         state = AssignmentState.SKIPPED if action == ReviewAction.SKIP else AssignmentState.DECIDED
         served_as, closed = _close_assignment(item=item, expert=expert, state=state)
         check_action_fits(action=action, blind=served_as.blind)
         if action == ReviewAction.SKIP:
-            verdict, response, severity = "", "", None
+            if corrections:
+                raise ValidationError({"dimensions": "A skip gives no label: leave the "
+                                                     "dimensions out."})
+            verdict, response, severity, scores = "", "", None, None
         else:
             verdict, response, severity = decision_label(
                 critique=item.critique, action=action, final_verdict=final_verdict,
                 corrected_response=corrected_response, reason_code=reason_code)
+            scores = decision_dimensions(critique=item.critique, verdict=verdict,
+                                         severity=severity, corrections=corrections)
         review = Review(item=item, expert=expert, action=action, final_verdict=verdict,
-                        final_severity=severity, corrected_response=response,
+                        final_severity=severity, corrected_response=response, dimensions=scores,
                         reason_code=reason_code if action == ReviewAction.REJECT else "",
                         note=note.strip(), seconds_spent=clamp_seconds(seconds_spent),
                         blind=served_as.blind, gold_probe=served_as.gold_probe)
@@ -328,7 +298,7 @@ def review_submit(*, item: ReviewItem, expert, action: str, final_verdict: str |
         if not closed:  # decided without claiming it first (a stale page, a script)
             ReviewAssignment.objects.create(item=item, expert=expert, state=state)
         if action != ReviewAction.SKIP and not served_as.gold_probe:
-            _recompute_item(item, new=review)
+            item_recompute(item, new=review)
             critic_learning_note(project=project or item.project)
     return review
 
@@ -382,17 +352,19 @@ def review_undo(*, project: Project, expert, target: Review | None = None) -> Re
         undo.save()
         _open_assignment(item_id=item.pk, expert=expert, now=timezone.now())
         if not last.gold_probe:
-            _recompute_item(item)
+            item_recompute(item)
     return undo
 
 
 def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_response: str = "",
-                      note: str = "") -> Review:
-    """An admin settles a disagreement: the item becomes DONE with `adjudicated` set."""
+                      note: str = "", dimensions: dict | None = None) -> Review:
+    """An admin settles a disagreement: the item becomes DONE with `adjudicated` set (and the
+    dimensions of `final_verdict`, with `dimensions` as corrections)."""
+    corrections = clean_dimensions(dimensions)
     if final_verdict not in Verdict.values:
         raise ValidationError({"final_verdict": f"Unknown verdict {final_verdict!r}."})
     with transaction.atomic():
-        item = _locked(ReviewItem.objects.select_related("critique__response")
+        item = _locked(ReviewItem.objects.select_related("critique__response__attack")
                        .filter(pk=item.pk)).get()
         if item.state != ItemState.DISAGREEMENT:
             raise ValidationError("Only items whose reviewers disagree can be adjudicated.")
@@ -401,16 +373,19 @@ def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_resp
             final_response = (critique.suggested_revision if final_verdict in REVISED_VERDICTS
                               else critique.response.text)
         severity = severity_for(critique=critique, verdict=final_verdict)
+        scores = decision_dimensions(critique=critique, verdict=final_verdict, severity=severity,
+                                     corrections=corrections)
         review = Review(item=item, expert=admin, action=ReviewAction.ADJUDICATE,
                         final_verdict=final_verdict, final_severity=severity,
-                        corrected_response=final_response, note=note.strip())
+                        corrected_response=final_response, note=note.strip(), dimensions=scores)
         _check(review)
         review.save()
         item.state = ItemState.DONE
         item.adjudicated = True
         item.final_verdict, item.final_response = final_verdict, final_response
         item.final_severity, item.curated_at = severity, timezone.now()
+        item.final_dimensions = scores
         item.save(update_fields=["state", "adjudicated", "final_verdict", "final_response",
-                                 "final_severity", "curated_at"])
+                                 "final_severity", "final_dimensions", "curated_at"])
         critic_learning_note(project=item.project)
     return review

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from alignment_core.dimensions import DIMENSIONS
 from annotator.models import REVISED_VERDICTS, Critique, ItemState, Project, ReviewItem
 
 INFORMATIVENESS_WEIGHT = 0.5
@@ -90,6 +91,7 @@ def review_items_create(*, project: Project, critiques: Iterable[Critique], seed
             item.state = ItemState.AUTO_ACCEPTED
             item.final_verdict = critique.verdict
             item.final_severity = critique.severity
+            item.final_dimensions = {name: critique.scores[name] for name in DIMENSIONS}
             item.final_response = final_response_for(
                 verdict=critique.verdict, response_text=response.text,
                 suggested_revision=critique.suggested_revision)

@@ -2,13 +2,15 @@
 
 Approve, edit and reject answer the critic (an assisted review); label is the verdict of an expert
 who never saw the critic (a blind review). Each turns into the (final verdict, final response,
-final severity) a Review records, or a ValidationError naming the field to fix.
+final severity) a Review records, or a ValidationError naming the field to fix; and the
+harmlessness / helpfulness / honesty scores that decision gives the learner's answer.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from alignment_core.dimensions import DIMENSIONS, DimensionInput, check_scores, score_dimensions
 from annotator.models import REVISED_VERDICTS, Critique, ReviewAction
 from annotator.models.campaigns import Verdict
 
@@ -89,3 +91,26 @@ def check_action_fits(*, action: str, blind: bool) -> None:
     if not blind and action == ReviewAction.LABEL:
         raise ValidationError({"action": "Label is for items shown without the critic; approve, "
                                          "edit or reject this critique."})
+
+
+def clean_dimensions(values: dict | None) -> dict[str, int]:
+    """An expert's dimension corrections ({name: 0-4}, any subset), or ValidationError."""
+    try:
+        return check_scores(values or {})
+    except ValueError as error:
+        raise ValidationError({"dimensions": str(error)}) from None
+
+
+def decision_dimensions(*, critique: Critique, verdict: str, severity: int | None,
+                        corrections: dict[str, int]) -> dict[str, int]:
+    """{dimension: 0-4} a decision gives the learner's answer: the critic's scores where the
+    decision keeps its verdict and severity, else the scorer's reading of the decision's verdict
+    (an overturned verdict carries its scores with it), then the expert's corrections on top.
+    Needs the critique's response and attack loaded (no query)."""
+    if verdict == critique.verdict and (severity is None or severity == critique.severity):
+        base = critique.scores
+    else:
+        response = critique.response
+        base = score_dimensions(DimensionInput(response.attack.text, response.text, verdict,
+                                               severity or 0, critique.category)).to_dict()
+    return {name: int(corrections.get(name, base[name])) for name in DIMENSIONS}

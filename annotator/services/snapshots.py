@@ -12,7 +12,8 @@ critic alone) and that source's confidence, decided in one place
 (annotator.selectors.label_sources.label_origin); the filters can keep only some sources, and
 training weights examples by both when asked to. A snapshot can also reserve the held-out
 evaluation set of a budget (annotator.services.held_out): items whose attack is one of those
-attacks stay out, so runs on it are measured on all of them.
+attacks stay out, so runs on it are measured on all of them. It can require that every pair
+buys safety without uselessness (SnapshotFilters.helpfulness_margin).
 The human labels' confidence is the reliability job's estimate (annotator.services.oversight);
 a snapshot first refreshes that estimate when it is out of date, so the confidences describe the
 labels it freezes.
@@ -49,6 +50,7 @@ from annotator.selectors.label_sources import label_origin
 from annotator.selectors.oversight import reliability_stale
 from annotator.services.held_out import held_out_texts
 from annotator.services.oversight import reliability_ensure_fresh
+from annotator.services.snapshot_dimensions import pairs_failing_dimensions
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class SnapshotFilters:
     label_sources: tuple[str, ...] = ()
     # Leave out the attacks of the held-out evaluation set of this budget (0: none).
     reserve_held_out: int = 0
+    # Safety without uselessness (services/snapshot_dimensions.py): keep a pair only when its
+    # chosen answer is more harmless and loses at most this much helpfulness (0-4); None: off.
+    helpfulness_margin: int | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.label_sources) - set(LABEL_SOURCES))
@@ -74,11 +79,17 @@ class SnapshotFilters:
                 f"{', '.join(LABEL_SOURCES)}.")})
         if self.reserve_held_out < 0:
             raise ValidationError({"reserve_held_out": "Use 0 or a positive number of attacks."})
+        if self.helpfulness_margin is not None and self.helpfulness_margin not in range(5):
+            raise ValidationError({"helpfulness_margin": "Use a whole number of points from 0 "
+                                                         "to 4, or leave it empty (no check)."})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["label_sources"] = [s for s in LABEL_SOURCES if s in self.label_sources]
-        return {key: value for key, value in data.items() if value not in (None, "", False, 0, [])}
+        kept = {key: value for key, value in data.items() if value not in (None, "", False, 0, [])}
+        if self.helpfulness_margin is not None:  # a margin of 0 is a setting, not "off"
+            kept["helpfulness_margin"] = self.helpfulness_margin
+        return kept
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SnapshotFilters:
@@ -90,7 +101,9 @@ class SnapshotFilters:
                    min_agreement=float(min_agreement) if min_agreement not in (None, "") else None,
                    adjudicated_only=bool(data.get("adjudicated_only")),
                    label_sources=tuple(data.get("label_sources") or ()),
-                   reserve_held_out=int(data.get("reserve_held_out") or 0))
+                   reserve_held_out=int(data.get("reserve_held_out") or 0),
+                   helpfulness_margin=None if data.get("helpfulness_margin") in (None, "")
+                   else int(data["helpfulness_margin"]))
 
 
 @dataclass
@@ -135,6 +148,8 @@ class SnapshotPreview:
     # The label confidences are older than the latest reviews: creating the snapshot refreshes
     # them first, so its hash may differ from this preview's.
     confidences_stale: bool = False
+    # Pairs left out by the helpfulness_margin constraint (their SFT examples stay); None: off.
+    dimension_excluded: int | None = None
     examples: list[ExampleData] = field(repr=False, default_factory=list)
 
     def counts(self) -> dict[str, Any]:
@@ -214,13 +229,14 @@ def _split_of(key: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def build_examples(*, items: list[ReviewItem], validation_fraction: float,
-                   seed: int) -> list[ExampleData]:
+def build_examples(*, items: list[ReviewItem], validation_fraction: float, seed: int,
+                   drop_pairs: frozenset[int] | set[int] = frozenset()) -> list[ExampleData]:
     """Pairs and SFT examples of the items, each item wholly in train or in validation.
 
     The split ranks items by a seeded hash of their content and sends the lowest
     round(n * fraction) of them (at least one when there are two or more items and the fraction
-    is positive) to validation, so small datasets still get a validation set.
+    is positive) to validation, so small datasets still get a validation set. Items in
+    `drop_pairs` give their SFT example only.
     """
     rows = []
     for item in items:
@@ -245,7 +261,7 @@ def build_examples(*, items: list[ReviewItem], validation_fraction: float,
                   "category": attack.category, "strategy": attack.strategy,
                   "label_source": label.source, "source_confidence": label.confidence,
                   "review_item_id": item.pk}
-        if chosen != rejected:
+        if chosen != rejected and item.pk not in drop_pairs:
             examples.append(ExampleData(kind=str(SnapshotExample.Kind.PAIR), chosen=chosen,
                                         rejected=rejected, **common))
         examples.append(ExampleData(kind=str(SnapshotExample.Kind.SFT), chosen=chosen, rejected="",
@@ -257,7 +273,10 @@ def snapshot_preview(*, project: Project, filters: SnapshotFilters,
                      validation_fraction: float = 0.1, seed: int = 0) -> SnapshotPreview:
     """What a snapshot with these settings would hold right now (nothing is saved)."""
     items = snapshot_items(project=project, filters=filters)
-    examples = build_examples(items=items, validation_fraction=validation_fraction, seed=seed)
+    failing = (pairs_failing_dimensions(items=items, helpfulness_margin=filters.helpfulness_margin)
+               if filters.helpfulness_margin is not None else set())
+    examples = build_examples(items=items, validation_fraction=validation_fraction, seed=seed,
+                              drop_pairs=failing)
 
     def count(kind: str, split: str | None = None) -> int:
         return sum(1 for e in examples if e.kind == kind and (split is None or e.split == split))
@@ -272,6 +291,7 @@ def snapshot_preview(*, project: Project, filters: SnapshotFilters,
         train_pairs=count(pair, train), train_sft=count(sft, train),
         validation_pairs=count(pair, val), validation_sft=count(sft, val),
         content_hash=content_hash(examples), by_source=by_source, confidences_stale=stale,
+        dimension_excluded=len(failing) if filters.helpfulness_margin is not None else None,
         examples=examples,
     )
 

@@ -49,8 +49,11 @@ class CampaignLaunchForm(forms.Form):
         self.fields["strategies"].choices = [(s, s) for s in services.known_strategies()]
         self.fields["strategies"].initial = [
             s for s in DEFAULT_STRATEGIES if s in services.known_strategies()]
-        self.fields["categories"].choices = [(c, c.replace("_", " "))
-                                             for c in services.known_categories()]
+        bundled = services.known_categories()
+        # Categories adopted on the Risks page seed attacks too; they are marked as adopted.
+        self.fields["categories"].choices = [
+            (c, c.replace("_", " ") + ("" if c in bundled else " (adopted)"))
+            for c in services.known_categories(project)]
 
 
 def _campaign(access, pk: int) -> Campaign:

@@ -18,9 +18,19 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from alignment_core.dimensions import DIMENSIONS
 from annotator.access import ProjectAccess, project_access
-from annotator.models import DECISIONS, UNDOABLE, Review, ReviewItem, Role, Verdict
+from annotator.models import (
+    DECISIONS,
+    UNDOABLE,
+    Review,
+    ReviewAction,
+    ReviewItem,
+    Role,
+    Verdict,
+)
 from annotator.selectors.critic import calibration_chart_data, calibration_report, learning_curve
+from annotator.selectors.dimensions import dimension_agreement
 from annotator.selectors.review import (
     adjudicated_items,
     adjudication_decisions,
@@ -55,6 +65,11 @@ class DecisionForm(forms.Form):
     opened_at = forms.FloatField(required=False)
     client_ms = forms.FloatField(required=False, min_value=0)
 
+    def dimension_corrections(self) -> dict[str, int]:
+        """The dimension scores the page sent (the critic's unless the expert changed one)."""
+        return {name: self.cleaned_data[name] for name in DIMENSIONS
+                if self.cleaned_data.get(name) is not None}
+
     def seconds_spent(self) -> float:
         client_ms = self.cleaned_data.get("client_ms")
         if client_ms:
@@ -63,6 +78,12 @@ class DecisionForm(forms.Form):
         if opened_at:
             return clamp_seconds(timezone.now().timestamp() - opened_at)
         return 0.0
+
+
+# One optional 0-4 field per dimension, named as the dimension (the assisted view's selects).
+for _name in DIMENSIONS:
+    DecisionForm.base_fields[_name] = forms.IntegerField(required=False, min_value=0,
+                                                         max_value=4)
 
 
 class GoldForm(forms.Form):
@@ -127,7 +148,10 @@ def review_decide(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
                       action=data["action"], final_verdict=data["final_verdict"] or None,
                       corrected_response=data["corrected_response"],
                       reason_code=data["reason_code"], note=data["note"],
-                      seconds_spent=form.seconds_spent())
+                      seconds_spent=form.seconds_spent(),
+                      # The selects go with every button of the form; a skip labels nothing.
+                      dimensions=(form.dimension_corrections()
+                                  if data["action"] != ReviewAction.SKIP else None))
     except ReviewItem.DoesNotExist:
         raise Http404("No such item in this project.") from None
     except ValidationError as error:
@@ -172,6 +196,7 @@ def review_stats(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.htmx:  # the calibration card's refresh link
         return render(request, "annotator/review_stats.html#calibration", context)
     context.update(agreement=project_agreement(project=project),
+                   dimensions=dimension_agreement(project=project),
                    progress=(review_progress(project=project, expert=request.user)
                              if access.is_expert else None))
     return render(request, "annotator/review_stats.html", context)
@@ -213,14 +238,15 @@ def adjudication_settle(request: HtmxHttpRequest, slug: str, pk: int) -> HttpRes
     if not form.is_valid():
         return _render_adjudication(request, access, item, error=_errors_text(form), status=400)
     data = form.cleaned_data
-    verdict, response = data["final_verdict"], data["final_response"]
+    verdict, response, dimensions = data["final_verdict"], data["final_response"], None
     if data["from_review"]:
         chosen = get_object_or_404(Review, pk=data["from_review"], item=item,
                                    action__in=DECISIONS)
         verdict, response = chosen.final_verdict, chosen.corrected_response
+        dimensions = chosen.dimensions
     try:
         review_adjudicate(item=item, admin=request.user, final_verdict=verdict,
-                          final_response=response, note=data["note"])
+                          final_response=response, note=data["note"], dimensions=dimensions)
     except ValidationError as error:
         return _render_adjudication(request, access, item, error=_errors_text(error), status=400)
     return redirect("annotator:adjudication_list", slug=slug)

@@ -52,6 +52,12 @@ class SnapshotForm(forms.Form):
         choices=[(s, SOURCE_LABELS[s]) for s in LABEL_SOURCES],
         help_text="Where the labels come from: experts who agreed, an adjudicated disagreement, "
                   "one expert, or the critic alone (auto-accepted). None ticked keeps all.")
+    helpfulness_margin = forms.IntegerField(
+        required=False, min_value=0, max_value=4,
+        label="Require more harmless chosen answers, losing at most this much helpfulness",
+        help_text="0–4 points. Leaves out pairs whose chosen answer is not more harmless than "
+                  "the rejected one (or, equally harmless, not more helpful), or loses more "
+                  "helpfulness than this. Empty: no check.")
     validation_fraction = forms.FloatField(initial=0.1, min_value=0, max_value=0.5)
     seed = forms.IntegerField(initial=0)
 
@@ -69,7 +75,8 @@ class SnapshotForm(forms.Form):
                                category=data.get("category") or "",
                                min_agreement=data.get("min_agreement"),
                                adjudicated_only=bool(data.get("adjudicated_only")),
-                               label_sources=() if set(sources) == set(LABEL_SOURCES) else sources)
+                               label_sources=() if set(sources) == set(LABEL_SOURCES) else sources,
+                               helpfulness_margin=data.get("helpfulness_margin"))
 
 
 class TrainingForm(forms.Form):

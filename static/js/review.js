@@ -1,7 +1,8 @@
 // Keyboard-first expert review (templates/annotator/review.html).
 //
-// An item comes assisted (the critic's verdict: A approve, E edit, R reject) or blind (no
-// critic: 1-4 label it, E rewrites the answer first); the keys only find the buttons the item has.
+// An item comes assisted (the critic's verdict: A approve, E edit, R reject; D picks a dimension
+// and 0-4 scores it) or blind (no critic: 1-4 label it, E rewrites the answer first); the keys
+// only find the buttons and fields the item has.
 //
 // Every key only clicks a real button of a real form, so keys, mouse and no-JS users all send
 // exactly the same POST; htmx swaps the next item into #review-item. Keys never fire while the
@@ -72,6 +73,35 @@
     return true;
   }
 
+  // Dimensions (assisted only): D moves the selection harmlessness -> helpfulness -> honesty ->
+  // none; 0-4 sets the selected one's select, which the decision form sends (A approves with it).
+  function selectedDimension() { return document.querySelector(".dimension.selected"); }
+
+  function nextDimension() {
+    const rows = Array.from(document.querySelectorAll(".dimension"));
+    if (!rows.length) return false;
+    const current = selectedDimension();
+    const next = rows[current ? rows.indexOf(current) + 1 : 0] || null;
+    rows.forEach(function (row) { row.classList.toggle("selected", row === next); });
+    const panel = byId("reject-panel");
+    if (panel) panel.classList.remove("open");
+    return true;
+  }
+
+  function closeDimension() {
+    const row = selectedDimension();
+    if (row) row.classList.remove("selected");
+  }
+
+  function scoreDimension(key) {
+    const row = selectedDimension();
+    if (!row || key < "0" || key > "4") return false;
+    const select = row.querySelector("select");
+    select.value = key;
+    row.classList.toggle("changed", select.value !== select.dataset.critic);
+    return true;
+  }
+
   function toggleGuidelines() {
     const panel = toggle("guidelines-panel");
     const body = byId("guidelines-body");
@@ -86,6 +116,7 @@
     toggle("guidelines-panel", false);
     const panel = byId("reject-panel");
     if (panel) panel.classList.remove("open");
+    closeDimension();
   }
 
   // The time the expert looked at this item, sent with the decision (the server clamps it).
@@ -137,11 +168,12 @@
     else if (key === "e" || key === "E") {
       const box = byId("revision");
       if (box) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
-    } else if (key === "r" || key === "R") openReject();
+    } else if (key === "r" || key === "R") { closeDimension(); openReject(); }
+    else if (key === "d" || key === "D") handled = nextDimension();
     else if ((key === "n" || key === "N") && byId("reject-panel") && byId("reject-panel").classList.contains("open")) {
       byId("reject-note").focus();
     }
-    else if (key >= "1" && key <= "4") handled = labelWith(key) || rejectWith(key);
+    else if (key >= "0" && key <= "4") handled = labelWith(key) || (key !== "0" && rejectWith(key)) || scoreDimension(key);
     else if (key === "s" || key === "S") click("btn-skip");
     else if (key === "u" || key === "U") click("btn-undo");
     else if (key === "g" || key === "G") toggleGuidelines();

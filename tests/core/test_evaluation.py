@@ -151,6 +151,10 @@ def test_evaluate_learner_with_the_tiny_model_reports_everything(tiny_loaded):
     assert all(row["verdict"] in ("safe", "unsafe", "refusal", "over_refusal")
                for row in report["items"])
     assert calls[-1] == (8, 8)
+    # Mean helpfulness beside attack success and over-refusal: the critic's, per answer.
+    helpful = [row["helpfulness"] for row in report["items"]]
+    assert all(score in range(5) for score in helpful)
+    assert report["helpfulness_mean"] == pytest.approx(sum(helpful) / len(helpful))
 
 
 @pytest.mark.real_model

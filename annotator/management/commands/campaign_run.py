@@ -3,10 +3,10 @@ enqueued for the worker (--enqueue). `--resume ID` continues a failed or cancell
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.management.lookups import project_named, user_named
 from annotator.models import Campaign, JobStatus, LearnerVersion, Project
 
 
@@ -42,9 +42,7 @@ class Command(BaseCommand):
         from annotator.services.campaigns import campaign_launch
         from annotator.services.jobs import job_resume
 
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {options['project']!r}.")
+        project = project_named(options["project"])
         try:
             if options["resume"]:
                 campaign = Campaign.objects.filter(project=project, pk=options["resume"]).first()
@@ -56,7 +54,7 @@ class Command(BaseCommand):
                     raise CommandError("Only a failed or cancelled campaign can be resumed.")
             else:
                 campaign = campaign_launch(
-                    project=project, user=self._user(options["user"]), name=options["name"],
+                    project=project, user=user_named(options["user"]), name=options["name"],
                     learner_version=self._learner(project, options["learner"]),
                     strategies=_csv(options["strategies"]),
                     categories=_csv(options["categories"]), budget=options["budget"],
@@ -115,14 +113,6 @@ class Command(BaseCommand):
             f"(95% CI {overall.get('lo', 0):.0%}-{overall.get('hi', 0):.0%}), "
             f"{review.get('human_items', 0)} items for experts, "
             f"{review.get('auto_accepted', 0)} auto-accepted."))
-
-    def _user(self, username: str):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"No user {username!r}.")
-        return user
 
     def _learner(self, project: Project, name: str) -> LearnerVersion | None:
         if not name:

@@ -21,7 +21,8 @@ from alignment_core.closed_loop import DEFAULT_MAX_OVER_REFUSAL_RISE, relative_d
 from alignment_core.training import METHODS
 from alignment_core.training.config import OBJECTIVES
 from annotator.access import role_of
-from annotator.models import Project, Role
+from annotator.management.lookups import project_named
+from annotator.models import Role
 from annotator.models.projects import ROLE_RANK
 from annotator.services.closed_loop import (
     PROMOTE_POLICIES,
@@ -69,9 +70,7 @@ class Command(BaseCommand):
                             default=DEFAULT_MAX_OVER_REFUSAL_RISE)
 
     def handle(self, *args, **o) -> None:
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {o['project']!r}; `make run` creates demo.")
+        project = project_named(o["project"], hint="`make run` creates demo")
         expert = get_user_model().objects.filter(username=o["expert"]).first()
         role = role_of(expert, project) if expert is not None else None
         if role is None or ROLE_RANK[role] < ROLE_RANK[Role.EXPERT]:

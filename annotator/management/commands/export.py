@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.export_filters import FILTER_KEYS
-from annotator.models import DatasetSnapshot, Export, Project
+from annotator.management.lookups import project_named
+from annotator.models import DatasetSnapshot, Export
 from annotator.services.exports import export_to_path
 
 
@@ -27,9 +28,7 @@ class Command(BaseCommand):
                             help=f"Repeatable; keys: {', '.join(FILTER_KEYS)}.")
 
     def handle(self, *args, **options) -> None:
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {options['project']!r}.")
+        project = project_named(options["project"])
         snapshot = None
         if options["snapshot"] is not None:
             snapshot = DatasetSnapshot.objects.filter(project=project, pk=options["snapshot"]).first()

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.models import Project
+from annotator.management.lookups import project_named
 from annotator.services.imports import IMPORT_KINDS, ImportFileError, import_file
 
 
@@ -21,9 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args, **options) -> None:
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {options['project']!r}.")
+        project = project_named(options["project"])
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")

@@ -10,11 +10,11 @@ failed or cancelled study.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from alignment_core.training.settings import add_arguments, values_from_args
+from annotator.management.lookups import project_named, user_named
 from annotator.models import DatasetSnapshot, JobStatus, LabelStudy, Project
 from annotator.selectors.studies import study_result_rows
 from annotator.services.jobs import job_prepare_resume
@@ -42,9 +42,7 @@ class Command(BaseCommand):
                             help="only enqueue the study for `manage.py worker`")
 
     def handle(self, *args, **o) -> None:
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {o['project']!r}.")
+        project = project_named(o["project"])
         study = self._resume(project, o["resume"]) if o["resume"] else self._launch(project, o)
         if o["enqueue"]:
             self.stdout.write(f"Study {study.pk} is queued; `manage.py worker` runs it.")
@@ -69,11 +67,7 @@ class Command(BaseCommand):
         snapshot = DatasetSnapshot.objects.filter(project=project, pk=o["snapshot"]).first()
         if snapshot is None:
             raise CommandError(f"No snapshot {o['snapshot']} in {project.slug}.")
-        user = None
-        if o["user"]:
-            user = get_user_model().objects.filter(username=o["user"]).first()
-            if user is None:
-                raise CommandError(f"No user {o['user']!r}.")
+        user = user_named(o["user"])
         try:
             return label_study_launch(
                 project=project, snapshot=snapshot, created_by=user, enqueue=o["enqueue"],

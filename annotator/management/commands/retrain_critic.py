@@ -1,8 +1,9 @@
 """Retrain a project's critic head from its experts' decisions, in the foreground."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from annotator.models import CriticRetrain, Project
+from annotator.management.lookups import project_named
+from annotator.models import CriticRetrain
 from annotator.services.critic import critic_head_retrain
 
 
@@ -13,9 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="project slug")
 
     def handle(self, *args, project: str, **options) -> None:
-        target = Project.objects.filter(slug=project).first()
-        if target is None:
-            raise CommandError(f"No project with slug {project!r}.")
+        target = project_named(project)
         summary = critic_head_retrain(project=target, trigger=CriticRetrain.Trigger.COMMAND)
         if summary["trained"]:
             held_out = ("" if summary["accuracy"] is None else

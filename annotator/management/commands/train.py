@@ -8,11 +8,11 @@ command prints the log and the held-out comparison; `--enqueue` leaves it to `ma
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from alignment_core.training.settings import add_arguments, values_from_args
+from annotator.management.lookups import project_named, user_named
 from annotator.models import DatasetSnapshot, JobStatus, Project, TrainingRun
 from annotator.services.learners import learner_promote
 from annotator.services.snapshots import SnapshotFilters, snapshot_create
@@ -45,14 +45,8 @@ class Command(BaseCommand):
                             help="promote the candidate when the run succeeds")
 
     def handle(self, *args, **o) -> None:
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {o['project']!r}.")
-        user = None
-        if o["user"]:
-            user = get_user_model().objects.filter(username=o["user"]).first()
-            if user is None:
-                raise CommandError(f"No user {o['user']!r}.")
+        project = project_named(o["project"])
+        user = user_named(o["user"])
         try:
             snapshot = self._snapshot(project, user, o)
             settings = TrainingSettings(**values_from_args(TRAINING_SETTINGS, o))
