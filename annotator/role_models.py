@@ -110,11 +110,11 @@ class RoleModels:
         return JudgeVoter(judge, should_cancel=should_cancel)
 
     def critic(self, version: LearnerVersion | None, *, name: str = "layered",
-               writer: bool = True, should_cancel: Callable[[], bool] | None = None,
-               **options: Any) -> Any:
+               writer: bool = True, judge: bool = True,
+               should_cancel: Callable[[], bool] | None = None, **options: Any) -> Any:
         """The project's critic: its learned head, the writer (unless `writer=False`: verdicts
-        only; `version` is then unused) and, for the layered critic, the judge as a voter.
-        `options` go to the critic (batch_size, max_new_tokens)."""
+        only; `version` is then unused) and, for the layered critic, the judge as a voter
+        (unless `judge=False`). `options` go to the critic (batch_size, max_new_tokens)."""
         from alignment_core.critic import LearnedHead, make_critic
 
         head_data = self.project.critic_head
@@ -122,7 +122,7 @@ class RoleModels:
                                   **options}
         if name == "layered":
             kwargs["learner"] = self.generator("critic_writer", version) if writer else None
-            voter = self.judge(should_cancel)
+            voter = self.judge(should_cancel) if judge else None
             if voter is not None:
                 kwargs["voters"] = [voter]
         return make_critic(name, **kwargs)

@@ -51,15 +51,16 @@ def held_out_texts(budget: int) -> frozenset[str]:
     return frozenset(attack.text for attack in held_out_set(budget))
 
 
-def evaluation_critic(project, *, models=None,
+def evaluation_critic(project, *, models=None, judge: bool = True,
                       should_cancel: Callable[[], bool] | None = None) -> Any:
     """The critic that judges held-out answers: the project's, with its judge endpoint as a
-    voter when it has one, without its LM writer (verdicts need no written revisions).
-    `models` is the job's annotator.role_models.RoleModels, when it already has one."""
+    voter when it has one (unless `judge=False`: no network call), without its LM writer
+    (verdicts need no written revisions). `models` is the job's
+    annotator.role_models.RoleModels, when it already has one."""
     from annotator.role_models import RoleModels
 
     models = models if models is not None else RoleModels(project)
-    return models.critic(None, writer=False, should_cancel=should_cancel)
+    return models.critic(None, writer=False, judge=judge, should_cancel=should_cancel)
 
 
 def evaluate_generator(generator, attacks: list, critic, *,
