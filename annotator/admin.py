@@ -1,6 +1,7 @@
 """Django admin for every model: the operator's escape hatch."""
 
 from django.contrib import admin
+from django.utils import timezone
 
 from annotator import models
 
@@ -27,6 +28,20 @@ class MembershipAdmin(admin.ModelAdmin):
 class LearnerVersionAdmin(admin.ModelAdmin):
     list_display = ("name", "project", "status", "adapter_path", "created_at")
     list_filter = ("status", "project")
+
+
+@admin.register(models.ModelEndpoint)
+class ModelEndpointAdmin(admin.ModelAdmin):
+    """Where each role's model runs. The form validates with EndpointConfig.validate(); there is
+    no key field: `api_key_env` names the variable the workers read the key from."""
+
+    list_display = ("project", "role", "kind", "model", "base_url", "api_key_env", "updated_at")
+    list_filter = ("role", "kind", "project")
+    readonly_fields = ("created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(models.Campaign)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from alignment_core.learner import Learner
 from alignment_core.model_loader import load_model, resolve_model_dir
 
 
@@ -36,3 +37,13 @@ def loaded_model(base_model: str | None, adapter: Path | None = None) -> object:
 def loaded_for(version) -> object:
     """The LoadedModel (alignment_core.model_loader) for a LearnerVersion, cached per process."""
     return loaded_model(version.base_model, version.adapter_dir())
+
+
+def local_learner(model: str) -> Learner:
+    """An in-process generator for a local endpoint's model ("bundled" or a directory).
+
+    `generator_for` would load the model on every call; this shares the per-process cache with
+    the learner versions. Each call returns a fresh `Learner` (its own token count) on the
+    cached weights.
+    """
+    return Learner(loaded_model(model))

@@ -308,6 +308,9 @@ SPECTACULAR_SETTINGS = {
     # One clear name per choice set shared by several endpoints (instead of "Status398Enum").
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "annotator.models.jobs.JobStatus",
+        "RoleEnum": "annotator.models.projects.Role",
+        "EndpointRoleEnum": "annotator.models.endpoints.ROLE_CHOICES",
+        "EndpointKindEnum": "annotator.models.endpoints.KIND_CHOICES",
         "LearnerStatusEnum": "annotator.models.learners.LearnerVersion.Status",
         "VerdictEnum": "annotator.models.campaigns.Verdict",
         "ItemStateEnum": "annotator.models.reviews.ItemState",

@@ -28,6 +28,7 @@ from annotator.models import (
     JobStatus,
     LabelStudy,
     LearnerVersion,
+    ModelEndpoint,
     ReliabilityRun,
     ReviewItem,
     RiskDiscovery,
@@ -169,6 +170,8 @@ ACCESS: dict[str, dict[str, str]] = {
     "api:import_create": {"POST": ADMIN},
     "api:token_list": {"GET": LOGIN, "POST": LOGIN},
     "api:token_revoke": {"DELETE": LOGIN},
+    "api:endpoint_list": {"GET": ADMIN},
+    "api:endpoint_detail": {"GET": ADMIN, "PUT": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN},
 }
 
 # The path segment before `<int:pk>` names the model of the object the URL is about.
@@ -271,6 +274,10 @@ def _objects(project, *, marker: str = "") -> dict:
                                      base_version=active_learner(project), log=marker)
     export = Export.objects.create(project=project, format=Export.Format.CSV,
                                    error=marker)
+    # A judge endpoint, so endpoints/<role>/ has something to read (its model name carries
+    # the marker: the other project's must never show).
+    ModelEndpoint.objects.create(project=project, role="critic_judge", kind="openai",
+                                 model=f"judge{marker}", base_url="http://judge.invalid/v1")
     study = LabelStudy.objects.create(project=project, snapshot=snapshot, name=marker,
                                       base_version=active_learner(project), error=marker)
     reliability = ReliabilityRun.objects.create(project=project, error=marker)
@@ -342,6 +349,8 @@ def _url(route: Route, *, slug: str, pk: int | None) -> str:
             kwargs["slug"] = slug
         elif name == "pk":
             kwargs["pk"] = pk
+        elif name == "role":
+            kwargs["role"] = "critic_judge"
         else:
             raise AssertionError(f"{route.name}: no fixture for URL argument {name!r}")
     return reverse(route.name, kwargs=kwargs)

@@ -227,3 +227,22 @@ class Judge:
                    for text, item in zip(self.last_raw, items)]
         self.last_problems = [problem for _, problem in results]
         return [vote for vote, _ in results]
+
+
+class JudgeVoter:
+    """A judge as one of the layered critic's voters (votes.py): its vote joins the blend with
+    a weight the head learns from the experts' decisions, under the voter's `name`.
+
+    `should_cancel` is the job's cancel check: a voter is called without one, and a remote judge
+    closes its requests within a second of a cancel. Items whose answer does not parse get no
+    vote (None), so the built-in layers decide them alone.
+    """
+
+    def __init__(self, judge: Judge, should_cancel: Callable[[], bool] | None = None,
+                 name: str = "judge") -> None:
+        self.judge = judge
+        self.should_cancel = should_cancel
+        self.name = name
+
+    def vote(self, items: list[CritiqueInput]) -> list[JudgeVote | None]:
+        return self.judge.judge(items, should_cancel=self.should_cancel)

@@ -59,10 +59,14 @@ class LayeredCritic(Critic):
 
     @property
     def full_version(self) -> str:
-        """The version, the pretrained weights, the head's fingerprint, and whether the LM wrote."""
+        """The version, the pretrained weights, the head's fingerprint, the extra voters (a
+        judge changes verdicts, so held-out reports judged with and without one differ), and
+        whether the LM wrote."""
         version = f"{self.version}+pre.{self.pretrained.fingerprint()[:6]}"
         if self._head_active():
             version += f"+head.{self.head.fingerprint()}"
+        for voter in self.voters:
+            version += f"+{voter.name}"
         if self.learner is not None:
             version += "+lm"
         return version

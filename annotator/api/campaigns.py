@@ -30,7 +30,7 @@ class CampaignOutput(serializers.ModelSerializer):
         model = Campaign
         fields = ["id", "name", "status", "stage", "progress", "error", "cancel_requested",
                   "learner_version", "learner_version_name", "strategies", "categories",
-                  "budget", "samples_per_attack", "seed", "held_out", "created_at",
+                  "budget", "samples_per_attack", "seed", "held_out", "usage", "created_at",
                   "started_at", "finished_at", "heartbeat_at", "url"]
         read_only_fields = fields
 

@@ -33,7 +33,9 @@ def _as_errors(data: Any) -> dict[str, list[str]]:
     """Normalise DRF/Django error payloads to {field: [messages]} ("non_field_errors" for
     messages that belong to no field)."""
     if isinstance(data, dict):
-        return {str(key): [str(m) for m in (value if isinstance(value, list) else [value])]
+        # Django names a model's own errors (clean(), constraints) "__all__"; DRF's name is kept.
+        return {("non_field_errors" if key == "__all__" else str(key)):
+                [str(m) for m in (value if isinstance(value, list) else [value])]
                 for key, value in data.items()}
     if isinstance(data, list):
         return {"non_field_errors": [str(m) for m in data]}

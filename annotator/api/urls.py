@@ -8,6 +8,7 @@ from annotator.api import (
     campaigns,
     critic,
     data,
+    endpoints,
     oversight,
     projects,
     review,
@@ -25,5 +26,6 @@ urlpatterns = [
     path("docs/", csp_update({"style-src": ["'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"]})(
         SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
 ]
-for feature in (projects, critic, review, campaigns, risks, training, studies, data, oversight):
+for feature in (projects, critic, review, campaigns, risks, training, studies, data, oversight,
+                endpoints):
     urlpatterns += feature.urlpatterns

@@ -12,6 +12,7 @@ from annotator.models.campaigns import (
 )
 from annotator.models.critic import CriticRetrain
 from annotator.models.datasets import DatasetSnapshot, SnapshotExample
+from annotator.models.endpoints import ModelEndpoint
 from annotator.models.exports import Export
 from annotator.models.jobs import Job, JobStatus
 from annotator.models.learners import LearnerVersion
@@ -45,7 +46,7 @@ __all__ = [
     "ASSISTED", "CURATED_STATES", "DECISIONS", "REVISED_VERDICTS", "RISK_STAGES", "RISK_STAGE_LABELS",
     "STAGES", "STAGE_LABELS", "UNDOABLE", "ApiToken", "AttackQuery", "Campaign", "CriticRetrain",
     "Critique", "DatasetSnapshot", "DiscoveredRisk", "Export", "ItemState", "Job", "JobStatus",
-    "LabelStudy", "LearnerVersion", "Membership", "Project", "ReliabilityRun", "Response", "Review",
-    "ReviewAction", "ReviewAssignment", "ReviewItem", "RiskCategory", "RiskDecision",
-    "RiskDiscovery", "Role", "ServedAs", "SnapshotExample", "TrainingRun", "Verdict",
+    "LabelStudy", "LearnerVersion", "Membership", "ModelEndpoint", "Project", "ReliabilityRun",
+    "Response", "Review", "ReviewAction", "ReviewAssignment", "ReviewItem", "RiskCategory",
+    "RiskDecision", "RiskDiscovery", "Role", "ServedAs", "SnapshotExample", "TrainingRun", "Verdict",
 ]

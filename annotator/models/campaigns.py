@@ -47,6 +47,10 @@ class Campaign(Job):
     # Held-out campaigns measure a learner; their items never feed training.
     held_out = models.BooleanField(default=False)
     report = models.JSONField(default=dict, blank=True)
+    # Tokens spent per role, over every run of the job (a resumed one included), e.g.
+    # {"learner": {"endpoint": "model 'learner' at http://…/v1", "prompt_tokens": 812,
+    # "completion_tokens": 3070, "requests": 48}}; recorded with each committed batch.
+    usage = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -9,19 +9,22 @@ Every stage starts by asking the database what is still missing, so a job that c
 cancelled or was recovered by `jobs_recover_stale` continues where it stopped and never writes
 anything twice. Between batches `job_progress` beats the heart, records done/total/rate/ETA for
 the page, and raises JobCancelled when an admin pressed Cancel. Batch size, answer length and the
-critic are the CAMPAIGN_* settings.
+critic are the CAMPAIGN_* settings; the models each role uses (in-process or served) come from
+annotator.role_models, and the tokens they spend are added to `campaign.usage` with each batch.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
+from alignment_core.endpoints import Usage
 from annotator.models import STAGES, AttackQuery, Campaign, Critique, JobStatus, Response
+from annotator.role_models import RoleModels
 from annotator.services.critic import critique_input_for
 from annotator.services.jobs import JobCancelled, job_finish, job_progress, job_start
 from annotator.services.review_items import review_items_create
@@ -38,7 +41,8 @@ class _Runner:
 
     campaign: Campaign
     on_progress: ProgressHook | None = None
-    _learner: object | None = None
+    _models: RoleModels | None = None
+    _recorded: dict[str, Usage] = field(default_factory=dict)
 
     def progress(self, stage: str, done: int, total: int) -> None:
         job_progress(job=self.campaign, stage=stage, done=done, total=total)
@@ -48,13 +52,34 @@ class _Runner:
     def should_cancel(self) -> bool:
         return Campaign.objects.filter(pk=self.campaign.pk, cancel_requested=True).exists()
 
-    def learner(self):
-        if self._learner is None:
-            from alignment_core.learner import Learner
-            from annotator.learner_runtime import loaded_for
+    @property
+    def models(self) -> RoleModels:
+        if self._models is None:
+            self._models = RoleModels(self.campaign.project)
+        return self._models
 
-            self._learner = Learner(loaded_for(self.campaign.learner_version))
-        return self._learner
+    def learner(self):
+        return self.models.generator("learner", self.campaign.learner_version)
+
+    def record_usage(self) -> None:
+        """Add the tokens each role spent since the last record to `campaign.usage` (called
+        inside each batch's transaction, so usage and rows are committed together)."""
+        spent = self.models.usage() if self._models is not None else {}
+        changed = {role: total - self._recorded.get(role, Usage())
+                   for role, total in spent.items() if total != self._recorded.get(role)}
+        if not changed:
+            return
+        with transaction.atomic():
+            usage = (Campaign.objects.select_for_update().values_list("usage", flat=True)
+                     .get(pk=self.campaign.pk))
+            for role, delta in changed.items():
+                entry = usage.setdefault(role, Usage().to_dict())
+                for key, value in delta.to_dict().items():
+                    entry[key] = entry.get(key, 0) + value
+                entry["endpoint"] = self.models.label(role)
+            Campaign.objects.filter(pk=self.campaign.pk).update(usage=usage)
+        self.campaign.usage = usage
+        self._recorded = {role: total.copy() for role, total in spent.items()}
 
     # 1. Attacks: generated all at once (deterministic for the seed) and written in one
     # transaction, so either every attack of the campaign exists or none does.
@@ -73,9 +98,14 @@ class _Runner:
                               categories=list(campaign.categories) or None,
                               budget=campaign.budget, seed=campaign.seed)
         history = attack_history(project=campaign.project, before=campaign)
-        needs_learner = any(_strategy_needs_learner(s) for s in campaign.strategies)
+        # The attacker's LM writes for the strategies that need one, and for those that can
+        # use one (evolutionary rewrites, multi-turn rollouts) once it has an endpoint of its own.
+        uses_lm = ("attacker_lm" in self.models.endpoints
+                   or any(_strategy_needs_learner(s) for s in campaign.strategies))
+        attacker = self.models.generator("attacker_lm", campaign.learner_version) if uses_lm \
+            else None
         # Categories adopted from discovered risks join the seed behaviours (the loop closes).
-        attacks = generate_attacks(config, learner=self.learner() if needs_learner else None,
+        attacks = generate_attacks(config, learner=attacker,
                                    history=[scored for scored, _ in history],
                                    extra_behaviours=adopted_behaviours(project=campaign.project))
         parents = {scored.attack.text: pk for scored, pk in history}
@@ -91,6 +121,7 @@ class _Runner:
         with transaction.atomic():
             if not campaign.attacks.exists():
                 AttackQuery.objects.bulk_create(rows)
+            self.record_usage()
         self.progress("attack", len(rows), len(rows))
 
     # 2. Responses: every (attack, sample) still missing for the campaign's learner version,
@@ -116,11 +147,12 @@ class _Runner:
             todo += [(attack, k) for k in range(samples) if k not in answered]
         total = done + len(todo)
         self.progress("respond", done, total)
-        size = settings.CAMPAIGN_BATCH_SIZE
+        size = self.models.chunk_size("learner", settings.CAMPAIGN_BATCH_SIZE)
         for start in range(0, len(todo), size):
             chunk = todo[start:start + size]
             sample = chunk[0][1]
-            config = GenerationConfig(max_new_tokens=settings.CAMPAIGN_MAX_NEW_TOKENS, batch_size=size,
+            config = GenerationConfig(max_new_tokens=settings.CAMPAIGN_MAX_NEW_TOKENS,
+                                      batch_size=settings.CAMPAIGN_BATCH_SIZE,
                                       do_sample=samples > 1,
                                       seed=campaign.seed * 100_003 + start * 7 + sample)
             try:
@@ -133,19 +165,18 @@ class _Runner:
                     [Response(attack=attack, learner_version=version, sample_index=k, text=text)
                      for (attack, k), text in zip(chunk, answers)],
                     ignore_conflicts=True)
+                self.record_usage()
             done += len(chunk)
             self.progress("respond", done, total)
 
     def critic(self):
-        from alignment_core.critic import LearnedHead, make_critic
-
-        head_data = self.campaign.project.critic_head
-        head = LearnedHead.from_dict(head_data) if head_data else None
-        options = {"learner": self.learner(), "head": head}
+        options = {}
         if settings.CAMPAIGN_CRITIC == "layered":
             # The critic's LM writes as much as the learner answered, and in the same batches.
-            options.update(max_new_tokens=min(80, settings.CAMPAIGN_MAX_NEW_TOKENS), batch_size=settings.CAMPAIGN_BATCH_SIZE)
-        return make_critic(settings.CAMPAIGN_CRITIC, **options)
+            options.update(max_new_tokens=min(80, settings.CAMPAIGN_MAX_NEW_TOKENS),
+                           batch_size=settings.CAMPAIGN_BATCH_SIZE)
+        return self.models.critic(self.campaign.learner_version, name=settings.CAMPAIGN_CRITIC,
+                                  should_cancel=self.should_cancel, **options)
 
     # 3. Critiques: responses of the campaign that have none yet, a batch at a time.
     def critique(self) -> None:
@@ -162,7 +193,8 @@ class _Runner:
         if not pending:
             return
         critic = self.critic()
-        size = settings.CAMPAIGN_BATCH_SIZE
+        size = max(self.models.chunk_size(role, settings.CAMPAIGN_BATCH_SIZE)
+                   for role in ("critic_writer", "critic_judge"))
         for start in range(0, len(pending), size):
             chunk = pending[start:start + size]
             inputs = [critique_input_for(attack=r.attack, response_text=r.text) for r in chunk]
@@ -184,6 +216,7 @@ class _Runner:
                 judged = set(Critique.objects.filter(response__in=chunk)
                              .values_list("response_id", flat=True))
                 Critique.objects.bulk_create([row for row in rows if row.response_id not in judged])
+                self.record_usage()
             done += len(chunk)
             self.progress("critique", done, total)
 
@@ -276,11 +309,18 @@ def campaign_execute(*, campaign: Campaign, on_progress: ProgressHook | None = N
     job_start(job=campaign, stage=STAGES[0])
     runner = _Runner(campaign=campaign, on_progress=on_progress)
     try:
-        runner.attack()
-        runner.respond()
-        runner.critique()
-        runner.items()
-        runner.report()
+        try:
+            runner.attack()
+            runner.respond()
+            runner.critique()
+            runner.items()
+            runner.report()
+        finally:
+            # Tokens of an unfinished batch were spent all the same (a resume spends them again).
+            try:
+                runner.record_usage()
+            except DatabaseError:
+                logger.exception("Could not record campaign %s's token usage", campaign.pk)
     except JobCancelled:
         job_finish(job=campaign, status=JobStatus.CANCELLED)
         logger.info("Campaign %s cancelled", campaign.pk)

@@ -51,26 +51,39 @@ def held_out_texts(budget: int) -> frozenset[str]:
     return frozenset(attack.text for attack in held_out_set(budget))
 
 
-def evaluation_critic(project) -> Any:
-    """The critic that judges held-out answers: the project's, without its LM writer (verdicts
-    need no written revisions)."""
-    from alignment_core.critic import LearnedHead, make_critic
+def evaluation_critic(project, *, models=None, judge: bool = True,
+                      should_cancel: Callable[[], bool] | None = None) -> Any:
+    """The critic that judges held-out answers: the project's, with its judge endpoint as a
+    voter when it has one (unless `judge=False`: no network call), without its LM writer
+    (verdicts need no written revisions). `models` is the job's
+    annotator.role_models.RoleModels, when it already has one."""
+    from annotator.role_models import RoleModels
 
-    head = LearnedHead.from_dict(project.critic_head) if project.critic_head else None
-    return make_critic("layered", learner=None, head=head)
+    models = models if models is not None else RoleModels(project)
+    return models.critic(None, writer=False, judge=judge, should_cancel=should_cancel)
+
+
+def evaluate_generator(generator, attacks: list, critic, *,
+                       progress: Callable[[int, int], None] | None = None,
+                       should_cancel: Callable[[], bool] | None = None) -> dict:
+    """Answer every attack with the generator (in-process or served), judge the answers, and
+    report (see alignment_core.evaluation.evaluate_learner): 2 * len(attacks) progress steps."""
+    from alignment_core.evaluation import evaluate_learner
+    from alignment_core.learner import GenerationConfig
+
+    return evaluate_learner(generator, critic, attacks,
+                            GenerationConfig(max_new_tokens=EVAL_MAX_NEW_TOKENS),
+                            progress=progress, should_cancel=should_cancel)
 
 
 def evaluate_loaded(loaded, attacks: list, critic, *,
                     progress: Callable[[int, int], None] | None = None,
                     should_cancel: Callable[[], bool] | None = None) -> dict:
-    """Answer every attack with the loaded model, judge the answers, and report (see
-    alignment_core.evaluation.evaluate_learner): 2 * len(attacks) progress steps."""
-    from alignment_core.evaluation import evaluate_learner
-    from alignment_core.learner import GenerationConfig, Learner
+    """`evaluate_generator` with an in-process model (the label study's arm adapters)."""
+    from alignment_core.learner import Learner
 
-    return evaluate_learner(Learner(loaded), critic, attacks,
-                            GenerationConfig(max_new_tokens=EVAL_MAX_NEW_TOKENS),
-                            progress=progress, should_cancel=should_cancel)
+    return evaluate_generator(Learner(loaded), attacks, critic, progress=progress,
+                              should_cancel=should_cancel)
 
 
 def report_summary(report: dict) -> dict[str, Any]:

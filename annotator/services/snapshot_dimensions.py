@@ -23,7 +23,8 @@ def pairs_failing_dimensions(*, items: list[ReviewItem], helpfulness_margin: int
              and item.final_response.strip() != item.critique.response.text.strip()]
     if not pairs:
         return set()
-    critic = evaluation_critic(pairs[0].project)
+    # Freezing runs in the request: no judge endpoint (a network call) is asked here.
+    critic = evaluation_critic(pairs[0].project, judge=False)
     judged = critic.critique([critique_input_for(attack=item.critique.response.attack,
                                                  response_text=item.final_response.strip())
                               for item in pairs])

@@ -26,10 +26,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from alignment_core.endpoints import Usage
 from annotator.models import JobStatus, LearnerVersion, SnapshotExample, TrainingRun
+from annotator.role_models import RoleModels
 from annotator.services.held_out import (
     HELD_OUT_SEED,
-    evaluate_loaded,
+    evaluate_generator,
     evaluation_critic,
     held_out_set,
     report_summary,
@@ -167,10 +169,15 @@ def _earlier_report(run: TrainingRun, attacks: list, critic_version: str) -> dic
 
 
 def _evaluate_stage(run: TrainingRun) -> None:
-    from annotator.learner_runtime import loaded_for
-
     attacks = held_out_attacks(run)
-    critic = evaluation_critic(run.project)
+
+    def should_cancel() -> bool:
+        return training_is_cancel_requested(run)
+
+    # The project's models: the learner (in-process, or served with the version's adapter
+    # addressed by name) and its critic (with the judge as a voter when it has one).
+    models = RoleModels(run.project)
+    critic = evaluation_critic(run.project, models=models, should_cancel=should_cancel)
     n = len(attacks)
     total = 4 * n  # generation and critique, for the base and the candidate
     evaluation = dict(run.evaluation or {})
@@ -191,13 +198,17 @@ def _evaluate_stage(run: TrainingRun) -> None:
         if key in evaluation:
             continue
         job_progress(job=run, stage="evaluate", done=offset, total=total, side=key)
-        report = evaluate_loaded(
-            loaded_for(learner), attacks, critic,
+        before = models.usage()
+        report = evaluate_generator(
+            models.generator("learner", learner), attacks, critic,
             progress=lambda done, _t, offset=offset, key=key: job_progress(
                 job=run, stage="evaluate", done=offset + done, total=total, side=key),
-            should_cancel=lambda: training_is_cancel_requested(run),
+            should_cancel=should_cancel,
         )
         report["version"] = {"id": learner.pk, "name": learner.name}
+        # Tokens this side spent, per role (the learner's answers, the judge's votes).
+        report["usage"] = {role: (spent - before.get(role, Usage())).to_dict()
+                           for role, spent in models.usage().items()}
         evaluation[key] = report
         run.evaluation = evaluation
         TrainingRun.objects.filter(pk=run.pk).update(evaluation=evaluation)

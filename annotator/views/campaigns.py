@@ -19,6 +19,7 @@ from annotator.selectors.campaigns import (
     campaign_stage_rows,
     report_chart_data,
 )
+from annotator.selectors.endpoints import usage_rows
 from annotator.services import campaigns as services
 from annotator.services.jobs import job_cancel, job_resume
 from annotator.views.jobs import job_action_view
@@ -97,7 +98,8 @@ def campaign_launch(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _detail_context(access, campaign: Campaign) -> dict:
     return {"access": access, "project": access.project, "campaign": campaign,
-            "stages": campaign_stage_rows(campaign=campaign)}
+            "stages": campaign_stage_rows(campaign=campaign),
+            "usage": usage_rows(usage=campaign.usage)}
 
 
 @require_GET
