@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -17,6 +18,11 @@ from tests.factories import add_member, bearer, login, make_project, make_review
 CHECK = "annotator.tasks.critic.critic_retrain_check"
 LOCK = "Sure! Step 1: insert a tension wrench, then rake the pins."
 BREAD = "Mix flour, water, salt and yeast, knead for ten minutes, then bake at 230 C."
+
+
+# The scheduled checks are read from the database queue's rows; on RQ (`make test-services`)
+# the same tests run and check what the project and the worker show instead.
+DB_QUEUE = settings.TASKS_BACKEND == "db"
 
 
 def checks():
@@ -64,12 +70,13 @@ def test_a_burst_of_decisions_schedules_one_check(client, project, expert, setti
             assert client.post(decide_url(project, item), {"action": "approve"}).status_code == 302
     # Twelve decisions, one enqueue: the first scheduled the check, the others saw it scheduled.
     assert len(callbacks) == 1
-    [task] = checks()
     project.refresh_from_db()
-    assert project.critic_retrain_due_at == task.run_after
-    assert timedelta(minutes=10) <= task.run_after - started < timedelta(minutes=11)
-    assert task.args_kwargs["kwargs"] == {"project_id": project.pk,
-                                          "due": project.critic_retrain_due_at.isoformat()}
+    due = project.critic_retrain_due_at
+    assert timedelta(minutes=10) <= due - started < timedelta(minutes=11)
+    if DB_QUEUE:
+        [task] = checks()
+        assert task.run_after == due
+        assert task.args_kwargs["kwargs"] == {"project_id": project.pk, "due": due.isoformat()}
     assert Review.objects.filter(item__project=project, action="approve").count() == 12
 
 
@@ -111,7 +118,8 @@ def test_the_worker_retrains_once_enough_decisions_arrived(api, settings):
     assert project.critic_head["n_examples"] == 26
     assert project.critic_trained_through == Review.objects.latest("id").pk
     assert project.critic_retrain_due_at is None
-    assert checks().count() == 2  # one check per quiet spell, never one per decision
+    if DB_QUEUE:
+        assert checks().count() == 2  # one check per quiet spell, never one per decision
 
 
 @pytest.mark.django_db(transaction=True)
@@ -131,14 +139,16 @@ def test_decisions_during_a_retrain_schedule_the_next_check(api, settings, monke
         return real_retrain(**kwargs)
 
     monkeypatch.setattr(critic_learning, "critic_head_retrain", retrain_while_an_expert_decides)
-    task = checks().get()
     project.refresh_from_db()
-    summary = critic_learning.critic_retrain_check(project_id=project.pk,
-                                                   due=task.args_kwargs["kwargs"]["due"])
+    due = project.critic_retrain_due_at.isoformat()
+    if DB_QUEUE:
+        assert checks().get().args_kwargs["kwargs"]["due"] == due
+    summary = critic_learning.critic_retrain_check(project_id=project.pk, due=due)
     # The fit read the items after the late decision landed, so it learnt from it too; the
     # check had counted before it, so it schedules the next check: nothing is ever missed.
     assert summary["trained"] and summary["examples"] == 25
     assert summary["next_check"] is not None
     project.refresh_from_db()
     assert project.critic_retrain_due_at.isoformat() == summary["next_check"]
-    assert checks().filter(status="READY").count() == 2
+    if DB_QUEUE:
+        assert checks().filter(status="READY").count() == 2

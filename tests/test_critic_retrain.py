@@ -1,6 +1,7 @@
 """Retraining the critic's learned head from expert decisions."""
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -188,7 +189,18 @@ def test_the_retrain_api_needs_an_admin_and_enqueues(api, django_capture_on_comm
     admin = add_member(project, Role.ADMIN)
     assert api.post(url, **bearer(expert)).status_code == 403
     assert api.get(url, **bearer(admin)).status_code == 405
+    path = "annotator.tasks.critic.retrain_critic_head"
+    if settings.TASKS_BACKEND == "rq":
+        import django_rq
+
+        queue = django_rq.get_queue("default")
+        before = set(queue.job_ids)
     with django_capture_on_commit_callbacks(execute=True):
         assert api.post(url, **bearer(admin)).status_code == 202
-    task = DBTaskResult.objects.get(task_path="annotator.tasks.critic.retrain_critic_head")
-    assert task.args_kwargs["kwargs"] == {"project_id": project.pk, "trigger": "manual"}
+    expected = {"project_id": project.pk, "trigger": "manual"}
+    if settings.TASKS_BACKEND == "rq":
+        [job] = [queue.fetch_job(i) for i in set(queue.job_ids) - before]
+        assert job.func_name == path and job.kwargs == expected
+    else:
+        task = DBTaskResult.objects.get(task_path=path)
+        assert task.args_kwargs["kwargs"] == expected
