@@ -22,6 +22,7 @@ from annotator.models import (
     JobStatus,
     LabelStudy,
     LearnerVersion,
+    ModelEndpoint,
     ReliabilityRun,
     RiskDiscovery,
     Role,
@@ -130,6 +131,9 @@ def hostile_world():
                                              finished_at=timezone.now())
     risk = make_discovered_risk(project, [settled], name=HOSTILE, keywords=(HOSTILE, "ivory"),
                                 discovery=discovery)
+    # A judge endpoint whose model name is hostile (its page is the endpoints API).
+    ModelEndpoint.objects.create(project=project, role="critic_judge", kind="openai",
+                                 base_url="http://127.0.0.1:9/v1", model=HOSTILE)
     objects = {"campaign": campaign.pk, "item": disputed.pk, "critique": pending.critique_id,
                "snapshot": snapshot.pk, "learner": learner.pk, "run": run.pk,
                "export": export.pk, "token": None, "reliability_run": failed.pk,
@@ -153,6 +157,8 @@ def _page_urls(world: dict) -> list[str]:
                                                           .rstrip("/").split("/")[-1]]]
             if kwargs["pk"] is None:
                 continue
+        if "role" in route.kwargs:
+            kwargs["role"] = "critic_judge"  # the hostile world's judge endpoint
         urls.append(reverse(route.name, kwargs=kwargs))
     return urls
 
