@@ -51,7 +51,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alignment_core.attacker import STRATEGIES, Goal, behaviours, categories
-from alignment_core.critic.head import encoder
+from alignment_core.embeddings import embedding_model
 from alignment_core.risks import RiskAttack, attack_weight, discover
 
 DATA = Path(__file__).with_name("data") / "planted_risks.json"
@@ -187,7 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     attacks, truth = build(args.attacks, args.seed)
     started = time.perf_counter()
-    encoder()
+    embedding_model()
     load_seconds = time.perf_counter() - started
     started, cpu_started = time.perf_counter(), _cpu()
     discovery = discover(attacks)
