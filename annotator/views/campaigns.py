@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRefresh
 
 from annotator.access import project_access
 from annotator.models import Campaign, LearnerVersion, Role
@@ -22,7 +21,7 @@ from annotator.selectors.campaigns import (
 from annotator.selectors.endpoints import usage_rows
 from annotator.services import campaigns as services
 from annotator.services.jobs import job_cancel, job_resume
-from annotator.views.jobs import job_action_view
+from annotator.views.jobs import job_action_view, poll_finished
 
 DEFAULT_STRATEGIES = ["direct", "roleplay", "hypothetical"]
 
@@ -107,11 +106,9 @@ def _detail_context(access, campaign: Campaign) -> dict:
 def campaign_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     access = project_access(request.user, slug)
     campaign = _campaign(access, pk)
+    if refresh := poll_finished(request, campaign.is_finished):
+        return refresh
     if request.htmx:
-        # The polling status partial. Once the job has finished, reload the page once so the
-        # report appears; the finished page's partial no longer polls.
-        if request.GET.get("poll") and campaign.is_finished:
-            return HttpResponseClientRefresh()
         return _status_panel(request, access, campaign)
     context = _detail_context(access, campaign)
     if campaign.progress.get("critique") or campaign.report:

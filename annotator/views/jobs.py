@@ -1,4 +1,5 @@
-"""One page view for every job action (cancel, resume) of every kind of job."""
+"""One page view for every job action (cancel, resume) of every kind of job, and the rule for
+the panels that poll a job."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from annotator.access import ProjectAccess, project_access
 from annotator.models import Job, Role
@@ -42,3 +44,12 @@ def job_action_view(*, action: Callable[..., Any], lookup: Callable[[ProjectAcce
         return redirect(home(job) if home else job)
 
     return view
+
+
+def poll_finished(request: HttpRequest, finished: bool) -> HttpResponse | None:
+    """The answer to a panel's htmx poll (`?poll=1`) once its job has finished: reload the page
+    once, so what the job produced (a report, charts, clusters) appears; a finished page's
+    panel no longer polls. None while the job runs, or for any other request."""
+    if getattr(request, "htmx", False) and request.GET.get("poll") and finished:
+        return HttpResponseClientRefresh()
+    return None

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRefresh
 
 from alignment_core.critic.base import VERDICTS
 from annotator.access import ProjectAccess, project_access
@@ -22,6 +21,7 @@ from annotator.selectors.oversight import (
 )
 from annotator.services.oversight import reliability_refresh
 from annotator.services.projects import OVERSIGHT_SETTINGS, project_settings_update
+from annotator.views.jobs import poll_finished
 
 
 class OversightSettingsForm(forms.ModelForm):
@@ -51,10 +51,8 @@ def _report_panel(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
 def oversight(request: HttpRequest, slug: str) -> HttpResponse:
     access = project_access(request.user, slug, minimum=Role.ADMIN)
     if request.htmx:
-        # The polling report panel: once the estimate has finished, reload the page once so
-        # the charts are drawn with it; a finished page's panel no longer polls.
-        if request.GET.get("poll") and not oversight_state(project=access.project).is_active:
-            return HttpResponseClientRefresh()
+        if refresh := poll_finished(request, not oversight_state(project=access.project).is_active):
+            return refresh
         return _report_panel(request, access)
     return render(request, "annotator/oversight.html", _context(access))
 

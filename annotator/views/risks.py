@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRefresh
 
 from alignment_core.risks.adopt import category_slug
 from annotator.access import ProjectAccess, project_access
@@ -19,7 +18,7 @@ from annotator.models import DiscoveredRisk, RiskDiscovery, Role
 from annotator.selectors.risks import risk_page, risk_rows
 from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.risks import risk_adopt, risk_discovery_start, risk_dismiss
-from annotator.views.jobs import job_action_view
+from annotator.views.jobs import job_action_view, poll_finished
 
 PAGE = "annotator/risks.html"
 
@@ -57,11 +56,9 @@ def risks_home(request: HttpRequest, slug: str) -> HttpResponse:
     access = project_access(request.user, slug)
     context = _context(access)
     if request.htmx and request.GET.get("poll"):
-        # The polling status panel; once the run has finished, reload the page once so its
-        # clusters appear.
         current = context["current"]
-        if current is None or current.is_finished:
-            return HttpResponseClientRefresh()
+        if refresh := poll_finished(request, current is None or current.is_finished):
+            return refresh
         return render(request, f"{PAGE}#status", context)
     return render(request, PAGE, context)
 

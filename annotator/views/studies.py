@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRefresh
 
 from alignment_core.training.config import METHOD_LABELS
 from annotator.access import project_access
@@ -24,7 +23,7 @@ from annotator.selectors.studies import (
 from annotator.selectors.training import snapshots_for
 from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.label_study import STUDY_SETTINGS, StudySettings, label_study_launch
-from annotator.views.jobs import job_action_view
+from annotator.views.jobs import job_action_view, poll_finished
 
 
 class StudyForm(forms.Form):
@@ -97,10 +96,9 @@ def study_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """The study page; htmx polls its status panel while the job runs."""
     access = project_access(request.user, slug)
     study = _study_or_404(access, pk)
+    if refresh := poll_finished(request, study.is_finished):
+        return refresh
     if request.htmx:
-        # Once the job has finished, reload the page once so the results and chart appear.
-        if request.GET.get("poll") and study.is_finished:
-            return HttpResponseClientRefresh()
         return _status_panel(request, access, study)
     return render(request, "annotator/study_detail.html", _context(access, study))
 
