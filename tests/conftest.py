@@ -16,8 +16,14 @@ from annotator.services.snapshots import snapshot_create
 from annotator.services.training import TrainingSettings, training_launch
 from tests.factories import add_member, make_project
 
-# The services run's preflight and its per-session Redis database (see tests/services.py).
-from tests.services import _rq_empty_queue, _rq_session_database, pytest_sessionstart  # noqa: F401
+# The services run's preflight, its per-session Redis database and its PostgreSQL test
+# database without autovacuum (see tests/services.py).
+from tests.services import (  # noqa: F401
+    _rq_empty_queue,
+    _rq_session_database,
+    django_db_setup,
+    pytest_sessionstart,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 # The same cache as the app uses, so the 20 s GGUF conversion happens once per machine.

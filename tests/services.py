@@ -82,3 +82,27 @@ def _rq_empty_queue(_rq_session_database):
     yield
     if _rq_session_database:
         redis_reset(_rq_session_database)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL, the test database's tables are never auto-vacuumed or auto-analysed.
+
+    A test's rows are never committed: they are rolled back, which leaves pages of dead rows.
+    When autovacuum analyses such a table between tests it records "0 rows on N pages", and the
+    planner then believes every later row count is 1. In the next test that inserts a few hundred
+    rows, a four-table join by primary key (review_submit's) was planned as nested loops over all
+    of them: 264 x 264 x 264 rows, 3.3 s per decision, and the oversight panel test ran for over
+    an hour (CI's timeout). Never analysed, a table's size is estimated from its current pages,
+    uncommitted rows included, which is what a test needs. Deployments keep autovacuum: there,
+    rows are committed and the statistics follow them.
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                for (table,) in cursor.fetchall():
+                    cursor.execute(f"ALTER TABLE {connection.ops.quote_name(table)} SET "
+                                   "(autovacuum_enabled = false, toast.autovacuum_enabled = false)")
