@@ -17,6 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from torch.distributed.elastic.multiprocessing.errors import record
+
 from .config import (
     Cancelled,
     PointwiseExample,
@@ -34,6 +36,7 @@ def _rows(folder: Path, name: str | None, kind: type) -> list:
         return [kind(**json.loads(line)) for line in handle if line.strip()]
 
 
+@record  # a failing process writes its traceback where the launcher's summary shows it
 def main(folder: Path) -> None:
     from .trainer import train
 

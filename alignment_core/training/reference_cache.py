@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .data import EncodedPair
@@ -53,6 +54,25 @@ def model_key(model_dir: Path | str, precision: str, device_type: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+BUSY_SECONDS = 30.0
+
+
+def _while_locked(statement: Callable[[], object]) -> None:
+    """Run `statement`, again while another connection holds the file's lock (up to
+    BUSY_SECONDS). Switching to WAL takes an exclusive lock and SQLite fails it at once, without
+    its busy timeout, when another process is opening the file: the processes of one
+    multi-process training run all open the cache together."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class ReferenceCache:
     """Summed base-model log-probs of (chosen, rejected) per pair, in one SQLite file."""
 
@@ -60,9 +80,9 @@ class ReferenceCache:
         self.path = Path(path)
         self.model = model
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self._db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
+        _while_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+        _while_locked(lambda: self._db.execute(SCHEMA))
 
     def close(self) -> None:
         self._db.close()

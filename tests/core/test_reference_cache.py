@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,36 @@ def test_scores_come_back_for_the_same_pair_and_model_only(tmp_path):
     other_model = ReferenceCache(tmp_path / "ref.sqlite3", model="model-b")
     assert other_model.get([pair(5)]) == {}
     other_model.close()
+
+
+def test_processes_opening_a_new_cache_together_all_get_it(tmp_path):
+    # The processes of one multi-process run open the cache together. When the file is new,
+    # each wants the exclusive lock that switching it to WAL takes, and SQLite fails one of
+    # them at once, busy timeout or not, to avoid a deadlock (seen as a two-process training
+    # run failing with "database is locked"). Opening tries again instead.
+    def open_and_write(path, barrier, value, errors):
+        barrier.wait()
+        try:
+            cache = ReferenceCache(path, model="m")
+            cache.put([pair(value)], [(-float(value), -2.0)])
+            cache.close()
+        except sqlite3.Error as error:
+            errors.append(error)
+
+    errors: list[sqlite3.Error] = []
+    for attempt in range(30):
+        path, barrier = tmp_path / f"ref-{attempt}.sqlite3", threading.Barrier(4)
+        threads = [threading.Thread(target=open_and_write, args=(path, barrier, value, errors))
+                   for value in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        cache = ReferenceCache(path, model="m")
+        assert len(cache.get([pair(value) for value in range(4)])) == 4
+        assert cache._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        cache.close()
+    assert errors == []
 
 
 def test_more_pairs_than_sqlite_binds_at_once(tmp_path):
