@@ -1,6 +1,6 @@
 """The Risks page and API around stored clusters (no embedding: the clusters are written as the
 discovery job stores them, see tests.factories.make_discovered_risk): hostile model output stays
-escaped, Adopt and Dismiss through the API, adopted categories in the campaign launch API, a
+escaped, a running discovery's poll reads its status only, Adopt and Dismiss through the API, adopted categories in the campaign launch API, a
 cluster of an older run refused, and who may do what (the full matrix is
 tests/test_permission_matrix.py).
 """
@@ -8,9 +8,12 @@ tests/test_permission_matrix.py).
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from annotator.models import Project, RiskCategory, RiskDecision
+from annotator.models import JobStatus, Project, RiskCategory, RiskDecision, RiskDiscovery
+from annotator.services.jobs import job_finish, job_progress, job_start
 from annotator.services.risks import risk_adopt
 from tests.factories import add_member, make_discovered_risk, make_project, make_review_item
 
@@ -49,6 +52,34 @@ def test_hostile_model_output_is_escaped_everywhere_on_the_page(project, admin, 
     assert any("<b>bold</b>" in seed["goal"] for seed in adopted.behaviours)
     page = client.get(url("annotator:risks_home", project)).content.decode()
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_a_running_discovery_polls_its_status_without_reading_the_clusters(project, admin,
+                                                                          client):
+    finished = make_discovered_risk(project, ivory_items(project))
+    make_discovered_risk(project, [make_review_item(project, query="Fix a match?")],
+                         name="match / fixing", discovery=finished.discovery)
+    running = RiskDiscovery.objects.create(project=project)
+    job_start(job=running, stage="collect")
+    job_progress(job=running, stage="collect", done=3, total=8)
+    client.force_login(admin)
+    page = client.get(url("annotator:risks_home", project))
+    assert b"match / fixing" in page.content and b'hx-trigger="every 2s"' in page.content
+
+    with CaptureQueriesContext(connection) as queries:
+        poll = client.get(url("annotator:risks_home", project) + "?poll=1",
+                          HTTP_HX_REQUEST="true")
+    assert poll.status_code == 200 and b"<html" not in poll.content
+    for expected in (b'hx-trigger="every 2s"', b'<progress max="8" value="3">', b"3 / 8",
+                     f"Discovery run {running.pk}".encode(), b"2 clusters", b"Cancel"):
+        assert expected in poll.content
+    assert b"match / fixing" not in poll.content
+    # Two seconds apart for as long as the run lasts: no cluster's examples or map are built.
+    assert not [q["sql"] for q in queries.captured_queries if "annotator_response" in q["sql"]]
+
+    job_finish(job=running, status=JobStatus.SUCCEEDED)
+    poll = client.get(url("annotator:risks_home", project) + "?poll=1", HTTP_HX_REQUEST="true")
+    assert poll["HX-Refresh"] == "true"  # once: the page reloads to show the new run
 
 
 def test_adopt_and_dismiss_through_the_api_feed_the_campaign_launch_api(project, admin, api):

@@ -190,21 +190,31 @@ def risk_map_data(*, discovery: RiskDiscovery, rows: Sequence[dict]) -> dict:
     return {"series": ordered}
 
 
-def risk_page(*, project: Project) -> dict:
-    """What the Risks page shows: the newest finished run's clusters split into open, dismissed
-    and adopted, the run in progress (or the last one that failed) if newer, and the adopted
-    categories."""
+def risk_status(*, project: Project) -> dict:
+    """What the page's status panel shows, and all its poll reads: the newest finished run (its
+    campaigns and cluster count), and the run in progress (or the last one that failed) if
+    newer, with its stages."""
     latest = latest_discovery(project=project)
     newest = RiskDiscovery.objects.filter(project=project).order_by("-created_at", "-id").first()
     current = newest if newest is not None and newest != latest else None
-    rows = risk_rows(discovery=latest) if latest else []
     return {
         "discovery": latest,
         "campaigns": list(latest.campaigns.order_by("created_at").values("id", "name"))
         if latest else [],
         "current": current,
-        "cluster_count": len(rows),
+        "cluster_count": latest.risks.count() if latest else 0,
         "stages": discovery_stage_rows(discovery=current) if current else [],
+    }
+
+
+def risk_page(*, project: Project) -> dict:
+    """What the Risks page shows: the status panel's reads, the newest finished run's clusters
+    split into open, dismissed and adopted, its map, and the adopted categories."""
+    status = risk_status(project=project)
+    latest = status["discovery"]
+    rows = risk_rows(discovery=latest) if latest else []
+    return {
+        **status,
         "open": [row for row in rows if row["decision"] is None],
         "dismissed": [row for row in rows if row["decision"] is not None
                       and row["decision"].action == RiskDecision.Action.DISMISS],

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from alignment_core.risks.adopt import category_slug
 from annotator.access import ProjectAccess, project_access
 from annotator.models import DiscoveredRisk, RiskDiscovery, Role
-from annotator.selectors.risks import risk_page, risk_rows
+from annotator.selectors.risks import risk_page, risk_rows, risk_status
 from annotator.services.jobs import job_cancel, job_resume
 from annotator.services.risks import risk_adopt, risk_discovery_start, risk_dismiss
 from annotator.views.jobs import job_action_view, poll_finished
@@ -42,6 +42,12 @@ def _home(slug: str) -> str:
     return reverse("annotator:risks_home", args=[slug])
 
 
+def _status_context(access: ProjectAccess, **extra: object) -> dict:
+    """The status panel's context alone: what its poll and the job buttons render."""
+    return {"access": access, "project": access.project, **risk_status(project=access.project),
+            **extra}
+
+
 def _context(access: ProjectAccess, **extra: object) -> dict:
     context = {"access": access, "project": access.project, **risk_page(project=access.project)}
     for row in [*context["open"], *context["dismissed"], *context["adopted"]]:
@@ -54,18 +60,19 @@ def _context(access: ProjectAccess, **extra: object) -> dict:
 @login_required
 def risks_home(request: HttpRequest, slug: str) -> HttpResponse:
     access = project_access(request.user, slug)
-    context = _context(access)
     if request.htmx and request.GET.get("poll"):
+        # Every two seconds while a run is active: the panel's reads only, not every cluster.
+        context = _status_context(access)
         current = context["current"]
         if refresh := poll_finished(request, current is None or current.is_finished):
             return refresh
         return render(request, f"{PAGE}#status", context)
-    return render(request, PAGE, context)
+    return render(request, PAGE, _context(access))
 
 
 def _status_panel(request: HttpRequest, access: ProjectAccess, _job: RiskDiscovery | None = None,
                   **extra: object) -> HttpResponse:
-    return render(request, f"{PAGE}#status", _context(access, **extra))
+    return render(request, f"{PAGE}#status", _status_context(access, **extra))
 
 
 @require_POST
