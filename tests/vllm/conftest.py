@@ -9,12 +9,14 @@ here is skipped with the reason (pytest prints it: -ra is on).
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from alignment_core.endpoints import loaded_adapters, unload_adapter
+from alignment_core.endpoints.remote import _Run
 from alignment_core.training import LoraSettings, SFTExample, TrainConfig, train
 from scripts.vllm_server import (
     REPO,
@@ -28,6 +30,27 @@ SERVED_NAME = "smollm2"
 MAKE_TIMEOUT_S = 1800
 START_TIMEOUT_S = 900  # about 60 s on 2 idle cores; a busy shared machine is much slower
 ADAPTER_ANSWER = "Pineapple pineapple pineapple."
+
+
+@pytest.fixture
+def on_first_answer(monkeypatch: pytest.MonkeyPatch):
+    """`on_first_answer(action)` runs `action` once, inside the next `RemoteGenerator` call's
+    event loop right after its first answer is read, so every prompt not yet sent is sent after
+    it; returns an Event set once it has run. (A progress callback, reported at most once a
+    second from the caller's thread, could not do this: a fast server finished first.)"""
+    def install(action: Callable[[], object]) -> threading.Event:
+        ran, answer = threading.Event(), _Run._answer
+
+        def first_answer_then_action(run: _Run, response):
+            if not ran.is_set():
+                ran.set()
+                action()
+            return answer(run, response)
+
+        monkeypatch.setattr(_Run, "_answer", first_answer_then_action)
+        return ran
+
+    return install
 
 
 @pytest.fixture(scope="session")

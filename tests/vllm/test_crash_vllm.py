@@ -4,13 +4,11 @@ registered again before its first request."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from alignment_core.endpoints import EndpointError, RemoteGenerator, ServedAdapter, loaded_adapters
-from alignment_core.endpoints.remote import _Run
 from alignment_core.learner import GenerationConfig
 from scripts.vllm_server import VllmServer
 from tests.vllm.conftest import START_TIMEOUT_S
@@ -19,28 +17,15 @@ pytestmark = pytest.mark.vllm
 
 
 def test_a_killed_server_fails_the_call_clearly_and_a_rerun_completes(
-        vllm: VllmServer, pineapple_adapter: Path, monkeypatch: pytest.MonkeyPatch):
+        vllm: VllmServer, pineapple_adapter: Path, on_first_answer):
     endpoint = vllm.endpoint(max_concurrency=4, max_retries=2)
     adapter = ServedAdapter(name="active", path=str(pineapple_adapter))
     generator = RemoteGenerator(endpoint, adapter=adapter, backoff_s=0.2)
     prompts = [f"Question number {i}: name an animal." for i in range(16)]
     config = GenerationConfig(max_new_tokens=48, min_new_tokens=48)
-    killed = threading.Event()
-    answer = _Run._answer
-
-    def kill_after_the_first_answer(run: _Run, response):
-        # Inside the call's event loop, so prompts are still unsent when the server dies (from
-        # the progress callback, reported at most once a second, a fast server could finish
-        # first).
-        if not killed.is_set():
-            killed.set()
-            vllm.kill()
-        return answer(run, response)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(_Run, "_answer", kill_after_the_first_answer)
-        with pytest.raises(EndpointError) as caught:
-            generator.generate(prompts, config)
+    killed = on_first_answer(vllm.kill)  # prompts are still unsent when the server dies
+    with pytest.raises(EndpointError) as caught:
+        generator.generate(prompts, config)
     assert killed.is_set()
     message = str(caught.value)
     assert vllm.base_url in message and "'active'" in message and "'smollm2'" in message

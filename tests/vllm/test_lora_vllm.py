@@ -5,7 +5,6 @@ unloaded again (roll back)."""
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from alignment_core.endpoints import (
     loaded_adapters,
     unload_adapter,
 )
-from alignment_core.endpoints.remote import _Run
 from alignment_core.learner import GenerationConfig
 from scripts.vllm_server import VllmServer
 
@@ -58,24 +56,15 @@ def test_an_adapter_loads_answers_by_name_and_unloads(vllm: VllmServer, pineappl
 
 
 def test_an_adapter_the_server_forgets_mid_call_is_registered_again(
-        vllm: VllmServer, pineapple_adapter: Path, monkeypatch: pytest.MonkeyPatch):
+        vllm: VllmServer, pineapple_adapter: Path, on_first_answer):
     endpoint = vllm.endpoint(max_concurrency=2)
     adapter = ServedAdapter(name="active", path=str(pineapple_adapter))
     generator = RemoteGenerator(endpoint, adapter=adapter)
-    unloaded = threading.Event()
-    answer = _Run._answer
 
-    def forget_after_the_first_answer(run: _Run, response):
-        # What a server restart does to it, right after the first answer: the call's event loop
-        # waits for the unload, so every prompt not yet sent is sent to a server without the
-        # adapter. (Unloading from the progress callback raced the call: on a fast server all
-        # twelve answers could arrive before the unload did.)
-        if not unloaded.is_set():
-            unloaded.set()
-            assert unload_adapter(endpoint, "active") is True
-        return answer(run, response)
+    def forget() -> None:  # what a server restart does to it
+        assert unload_adapter(endpoint, "active") is True
 
-    monkeypatch.setattr(_Run, "_answer", forget_after_the_first_answer)
+    unloaded = on_first_answer(forget)
     answers = generator.generate([f"Question number {i}: name an animal." for i in range(12)],
                                  CONFIG)
     assert unloaded.is_set() and len(answers) == 12
