@@ -1,13 +1,14 @@
 """A loopback HTTP proxy in front of the real vLLM that injects the faults a network and a busy
 server produce (429 with Retry-After, 503, a dropped connection, a stall), so the generator's
-retries are tested against real failures and a real server, not a simulated one."""
+retries are tested against real failures and a real server, not a simulated one. With no faults
+it is a plain pass-through that counts how many chat completions were in flight at once."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +20,7 @@ FAULTS = ("429", "503", "drop", "stall")
 class FaultProxy:
     """Forwards everything to `upstream`; chat completions first consume the scripted faults."""
 
-    def __init__(self, upstream: str, faults: list[str], stall_s: float = 3.0) -> None:
+    def __init__(self, upstream: str, faults: Sequence[str], stall_s: float = 3.0) -> None:
         unknown = set(faults) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {unknown}")
@@ -27,6 +28,8 @@ class FaultProxy:
         self.faults = list(faults)
         self.stall_s = stall_s
         self.completions_seen = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most chat completions forwarded upstream at the same time
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -41,6 +44,18 @@ class FaultProxy:
         with self.lock:
             self.completions_seen += 1
             return self.faults.pop(0) if self.faults else None
+
+    @contextmanager
+    def forwarding(self, path: str) -> Iterator[None]:
+        counted = path.endswith("/chat/completions")
+        with self.lock:
+            self.in_flight += counted
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_flight -= counted
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -65,9 +80,10 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(b'{"error": {"message": "injected fault"}}')
                     return
-                upstream = httpx2.request(method, proxy.upstream + self.path, content=body,
-                                          headers={"content-type": "application/json"},
-                                          timeout=120)
+                with proxy.forwarding(self.path):
+                    upstream = httpx2.request(method, proxy.upstream + self.path, content=body,
+                                              headers={"content-type": "application/json"},
+                                              timeout=120)
                 self.send_response(upstream.status_code)
                 self.send_header("content-type", upstream.headers.get("content-type", ""))
                 self.send_header("content-length", str(len(upstream.content)))
@@ -89,7 +105,7 @@ class FaultProxy:
 
 
 @contextmanager
-def fault_proxy(upstream_root: str, faults: list[str], stall_s: float = 3.0
+def fault_proxy(upstream_root: str, faults: Sequence[str] = (), stall_s: float = 3.0
                 ) -> Iterator[FaultProxy]:
     proxy = FaultProxy(upstream_root, faults, stall_s)
     thread = threading.Thread(target=proxy.server.serve_forever, daemon=True)
