@@ -102,7 +102,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                cursor.execute("SELECT tablename FROM pg_tables "
+                               "WHERE schemaname = current_schema()")
                 for (table,) in cursor.fetchall():
                     cursor.execute(f"ALTER TABLE {connection.ops.quote_name(table)} SET "
                                    "(autovacuum_enabled = false, toast.autovacuum_enabled = false)")

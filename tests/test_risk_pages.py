@@ -1,8 +1,8 @@
 """The Risks page and API around stored clusters (no embedding: the clusters are written as the
 discovery job stores them, see tests.factories.make_discovered_risk): hostile model output stays
-escaped, a running discovery's poll reads its status only, Adopt and Dismiss through the API, adopted categories in the campaign launch API, a
-cluster of an older run refused, and who may do what (the full matrix is
-tests/test_permission_matrix.py).
+escaped, a running discovery's poll reads its status only, Adopt and Dismiss through the API,
+adopted categories in the campaign launch API, a cluster of an older run refused, and who may do
+what (the full matrix is tests/test_permission_matrix.py).
 """
 
 from __future__ import annotations
