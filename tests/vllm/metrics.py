@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx2
+
+ATTEMPTS = 5
 
 
 def metric(server_root: str, name: str, **labels: str) -> float:
     """The sum of one metric's samples whose labels include `labels`."""
-    text = httpx2.get(server_root + "/metrics", timeout=10).text
+    text = scrape(server_root)
     total = 0.0
     for line in text.splitlines():
         match = re.match(rf"^{re.escape(name)}(?:{{(.*)}})? ([0-9.eE+-]+)$", line)
@@ -17,3 +20,18 @@ def metric(server_root: str, name: str, **labels: str) -> float:
                          for key, value in labels.items()):
             total += float(match.group(2))
     return total
+
+
+def scrape(server_root: str) -> str:
+    """The metrics page. A server busy generating has reset a scrape's connection in CI
+    (`ReadError: Connection reset by peer`), so a transport error is asked again, a few times."""
+    for attempt in range(ATTEMPTS):
+        try:
+            response = httpx2.get(server_root + "/metrics", timeout=10)
+            response.raise_for_status()
+            return response.text
+        except httpx2.TransportError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")

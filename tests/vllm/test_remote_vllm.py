@@ -95,21 +95,28 @@ def test_cancel_closes_the_requests_and_the_server_aborts_them(vllm: VllmServer)
     tokens_before = metric(root, "vllm:generation_tokens_total")
     generator = RemoteGenerator(vllm.endpoint(max_concurrency=8))
     cancel = threading.Event()
+    watch_errors: list[BaseException] = []
 
     def cancel_once_generating() -> None:
         # Once the server has made a few tokens, not after a fixed time: a fast server could
-        # finish a whole batch of eight before a timer fired.
-        deadline = time.monotonic() + 120
-        while (metric(root, "vllm:generation_tokens_total") - tokens_before < 100
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
-        cancel.set()
+        # finish a whole batch of eight before a timer fired. Whatever ends the watching, the
+        # cancel is sent, so the generator never runs on unwatched; an error is reported below.
+        try:
+            deadline = time.monotonic() + 120
+            while (metric(root, "vllm:generation_tokens_total") - tokens_before < 100
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
+        except BaseException as error:  # noqa: BLE001 - the test's thread reports it
+            watch_errors.append(error)
+        finally:
+            cancel.set()
 
     threading.Thread(target=cancel_once_generating, daemon=True).start()
     with pytest.raises(Cancelled):
         generator.generate([f"Write a long story about ship number {i}." for i in range(16)],
                            GenerationConfig(max_new_tokens=400, min_new_tokens=400),
                            should_cancel=cancel.is_set)
+    assert watch_errors == []
     assert generator.usage.requests < 16  # it stopped before the work was done
     # The server saw our clients go away and aborted their requests: it falls idle, having
     # generated less than the eight requests in flight would have needed to finish.
