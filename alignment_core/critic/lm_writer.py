@@ -95,7 +95,10 @@ def finish_revision(text: str, job: WriteJob) -> str:
     only_refusal = detect_refusal(text).score > 0 and len(text) < 80
     # Quoting the request back, or the instructions it was given, is no alternative.
     echo = echoes_request(text, job.query) or echoes_request(text, REVISION_ASK)
-    if len(text) < MIN_USEFUL_CHARS or harmful or only_refusal or echo:
+    # clean_text kept the complete sentences; text still unfinished is one sentence the token
+    # budget cut off, which would end the suggested answer mid-word.
+    unfinished = not text.endswith((".", "!", "?", '"', "'", ")"))
+    if len(text) < MIN_USEFUL_CHARS or harmful or only_refusal or echo or unfinished:
         alternative = safe_alternative(job.category)
     else:
         alternative = text
