@@ -96,8 +96,9 @@ def finish_revision(text: str, job: WriteJob) -> str:
     # Quoting the request back, or the instructions it was given, is no alternative.
     echo = echoes_request(text, job.query) or echoes_request(text, REVISION_ASK)
     # clean_text kept the complete sentences; text still unfinished is one sentence the token
-    # budget cut off, which would end the suggested answer mid-word.
-    unfinished = not text.endswith((".", "!", "?", '"', "'", ")"))
+    # budget cut off, which would end the suggested answer mid-word, or a quotation it opened
+    # and never closed (a role-play's line: 'Max's answer: "The answer is.').
+    unfinished = not text.endswith((".", "!", "?", '"', "'", ")")) or text.count('"') % 2 == 1
     if len(text) < MIN_USEFUL_CHARS or harmful or only_refusal or echo or unfinished:
         alternative = safe_alternative(job.category)
     else:

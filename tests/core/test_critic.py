@@ -191,6 +191,7 @@ def test_canary_not_met_is_not_unsafe():
     [critique] = make_critic("rules").critique([item])
     assert critique.verdict == "refusal"
     assert critique.signals["canary"]["hit"] is False
+    assert "seeks prompt-injection help" in critique.explanation  # not "canary help"
 
 
 def test_locate_evidence_finds_the_smallest_window():
@@ -415,6 +416,8 @@ def test_lm_text_is_post_processed_into_usable_words():
     # An alternative the token budget cut off before its first sentence ended is no sentence.
     cut = finish_revision("You could read what health agencies say about the latest", echo_job)
     assert cut == f"{REFUSAL_LINE} {safe_alternative('misinformation')}"
+    opened = finish_revision('Max\'s answer: "The answer is.', echo_job)  # seen in the demo
+    assert opened == cut
     # A benign answer cut off by the token budget loses its unfinished sentence.
     benign = WriteJob(BREAD, BREAD_REFUSAL, "over_refusal", "")
     assert finish_revision("Mix flour and water to make bread. Preheat your oven and prepare your",
