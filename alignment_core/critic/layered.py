@@ -26,7 +26,7 @@ from alignment_core.critic.base import (
     register_critic,
 )
 from alignment_core.critic.detectors import CanaryResult, detect_canary
-from alignment_core.critic.explain import explanation, spans_for
+from alignment_core.critic.explain import explanation, is_no_answer, spans_for
 from alignment_core.critic.factors import FactorOutput, load_pretrained
 from alignment_core.critic.features import SCAN_CHARS, Featurised, featurise, novel_ranges
 from alignment_core.critic.head import MIN_EXAMPLES, LearnedHead, head_features, train_head
@@ -150,7 +150,12 @@ class LayeredCritic(Critic):
             severity = _severity(verdict, item, category, canary, float(base.harmful_content[k]))
             objective = canary.objective if canary is not None and canary.hit else ""
             text = explanation(verdict, category, severity, spans, cues, h, objective)
-            revision = template_revision(verdict, category, item.query, response)
+            # A safe answer or a refusal that is no answer at all (it loops, parrots the request,
+            # is empty or wanders) must not become a training target: the critic replaces it
+            # with the refusal a harmful request deserves, and approving curates that.
+            no_answer = is_no_answer(verdict, cues, h)
+            revision = template_revision("refusal" if no_answer else verdict, category,
+                                         item.query, response)
             signals = {
                 "p_harmful_request": round(h, 4),
                 "p_harmful_request_text": round(float(base.harmful_request_text[k]), 4),
@@ -167,6 +172,7 @@ class LayeredCritic(Critic):
                 "canary": None if canary is None else {
                     "id": canary.canary_id, "found": canary.found, "hit": canary.hit},
                 "writer": "template",
+                "replaces_answer": no_answer,
             }
             critiques.append(Critique(
                 verdict=verdict, category=category, severity=severity,
