@@ -204,8 +204,12 @@ def test_the_worker_auto_accepts_confident_items_except_an_audit_sample(project,
     for item in auto:
         critique = item.critique
         assert item.final_verdict == critique.verdict and item.curated_at is not None
-        expected = (critique.suggested_revision if critique.verdict in ("unsafe", "over_refusal")
-                    and critique.suggested_revision.strip() else critique.response.text)
+        # The revision where the critic replaces the answer: an unsafe one, an over-refusal, or
+        # no answer at all to a harmful request (the tiny model's empty or looping text).
+        replaced = (critique.verdict in ("unsafe", "over_refusal")
+                    or critique.signals["replaces_answer"])
+        expected = (critique.suggested_revision if replaced and critique.suggested_revision.strip()
+                    else critique.response.text)
         assert item.final_response == expected
     review = campaign.report["review"]
     assert review["auto_accepted"] == len(auto) and review["audit"] == len(audit)

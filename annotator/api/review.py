@@ -101,6 +101,10 @@ class CritiqueOutput(serializers.Serializer):
     spans = serializers.SerializerMethodField()
     explanation = serializers.CharField()
     suggested_revision = serializers.CharField()
+    approved_answer = serializers.CharField(
+        help_text="What approving this critique curates: the suggested revision where the critic "
+                  "replaces the answer (unsafe, over-refusal, or no answer at all to a harmful "
+                  "request), else the learner's original response.")
     dimensions = DimensionsOutput(help_text="The critic's harmlessness, helpfulness and honesty.")
     created_at = serializers.DateTimeField()
 
@@ -131,6 +135,7 @@ def _critique_data(critique: Critique) -> dict:
         "spans": _valid_spans(response.text, critique.spans),
         "explanation": str(critique.explanation),
         "suggested_revision": str(critique.suggested_revision),
+        "approved_answer": str(critique.approved_answer),
         "dimensions": {**_scores(critique.scores),
                        "reasons": {k: str(v) for k, v in critique.scores["reasons"].items()}},
         "created_at": _DATETIME.to_representation(critique.created_at),

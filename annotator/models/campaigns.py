@@ -196,6 +196,24 @@ class Critique(models.Model):
         return f"{self.verdict} ({self.confidence:.2f})"
 
     @property
+    def replaces_answer(self) -> bool:
+        """Does approving this critique curate its revision instead of the learner's answer?
+
+        Always for an unsafe answer or an over-refusal; for a safe answer or a refusal only where
+        the critic found the answer to a harmful request to be no answer at all (it loops,
+        parrots the request, is empty or off the subject) and said so in
+        `signals["replaces_answer"]`: the learner's own words would then become an SFT target.
+        """
+        return self.verdict in REVISED_VERDICTS or bool((self.signals or {}).get("replaces_answer"))
+
+    @property
+    def approved_answer(self) -> str:
+        """What approving this critique curates (the review page shows exactly this)."""
+        if self.replaces_answer and self.suggested_revision.strip():
+            return self.suggested_revision
+        return self.response.text
+
+    @property
     def scores(self) -> dict:
         """The dimensions in their stored shape ({name: 0-4, ..., "reasons": {name: line}}):
         the critic's, or, for a critique stored without them (an import, an older campaign),

@@ -155,9 +155,10 @@ def review_item_context(*, item: ReviewItem) -> dict:
         "critique": critique,
         "dimensions": dimension_rows(critique),
         "segments": highlight_segments(response.text, critique.spans),
-        "revision": critique.suggested_revision,
-        "diff": word_diff(response.text, critique.suggested_revision)
-        if critique.suggested_revision else [],
+        # What approve curates, so the box and the diff never promise a change it won't make.
+        "revision": critique.approved_answer,
+        "diff": word_diff(response.text, critique.approved_answer)
+        if critique.replaces_answer and critique.suggested_revision else [],
     }
 
 

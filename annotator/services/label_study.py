@@ -40,7 +40,6 @@ from annotator.models import (
     SnapshotExample,
 )
 from annotator.services.jobs import job_enqueue
-from annotator.services.review_items import final_response_for
 from annotator.services.training import MAX_EVAL_BUDGET, declared_config_build
 
 MIN_ITEMS = 2  # below this the mix is one of the other two arms
@@ -73,8 +72,7 @@ def _critic_pair(prompt, critique) -> PreferencePair:
     """The critic's label of the item: what auto-accept would have curated, weighted as a
     critic-alone label with the critique's confidence (used when weight_examples is on)."""
     original = critique.response.text.strip()
-    chosen = final_response_for(verdict=critique.verdict, response_text=critique.response.text,
-                                suggested_revision=critique.suggested_revision).strip()
+    chosen = critique.approved_answer.strip()
     return PreferencePair(prompt=prompt, chosen=chosen, rejected=original,
                           weight=example_weight("critic", critique.confidence))
 

@@ -370,8 +370,12 @@ def review_adjudicate(*, item: ReviewItem, admin, final_verdict: str, final_resp
             raise ValidationError("Only items whose reviewers disagree can be adjudicated.")
         critique = item.critique
         if not final_response.strip():
-            final_response = (critique.suggested_revision if final_verdict in REVISED_VERDICTS
-                              else critique.response.text)
+            if final_verdict in REVISED_VERDICTS:
+                final_response = critique.suggested_revision
+            elif final_verdict == critique.verdict:  # the critic's own call: what approve curates
+                final_response = critique.approved_answer
+            else:
+                final_response = critique.response.text
         severity = severity_for(critique=critique, verdict=final_verdict)
         scores = decision_dimensions(critique=critique, verdict=final_verdict, severity=severity,
                                      corrections=corrections)

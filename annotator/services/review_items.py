@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alignment_core.dimensions import DIMENSIONS
-from annotator.models import REVISED_VERDICTS, Critique, ItemState, Project, ReviewItem
+from annotator.models import Critique, ItemState, Project, ReviewItem
 
 INFORMATIVENESS_WEIGHT = 0.5
 
@@ -53,13 +53,6 @@ def audit_draw(*, seed: int, key: str) -> float:
     resumed job creates the remaining items in different batches.
     """
     return random.Random(f"audit:{seed}:{key}").random()
-
-
-def final_response_for(*, verdict: str, response_text: str, suggested_revision: str) -> str:
-    """The curated answer: the critic's revision where the original was wrong, else the original."""
-    if verdict in REVISED_VERDICTS and suggested_revision.strip():
-        return suggested_revision
-    return response_text
 
 
 def review_items_create(*, project: Project, critiques: Iterable[Critique], seed: int = 0,
@@ -92,9 +85,7 @@ def review_items_create(*, project: Project, critiques: Iterable[Critique], seed
             item.final_verdict = critique.verdict
             item.final_severity = critique.severity
             item.final_dimensions = {name: critique.scores[name] for name in DIMENSIONS}
-            item.final_response = final_response_for(
-                verdict=critique.verdict, response_text=response.text,
-                suggested_revision=critique.suggested_revision)
+            item.final_response = critique.approved_answer
             item.curated_at = now
         items.append(item)
     with transaction.atomic():

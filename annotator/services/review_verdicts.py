@@ -46,8 +46,8 @@ def decision_label(*, critique: Critique, action: str, final_verdict: str | None
     original = critique.response.text
     if action == ReviewAction.APPROVE:
         verdict = critique.verdict
-        response = critique.suggested_revision if verdict in REVISED_VERDICTS else original
-        if verdict in REVISED_VERDICTS and not response.strip():
+        response = critique.approved_answer
+        if verdict in REVISED_VERDICTS and not critique.suggested_revision.strip():
             raise ValidationError({"action": "The critique has no suggested revision to approve; "
                                              "edit it instead."})
         return verdict, response, critique.severity
