@@ -142,3 +142,18 @@ def test_highlight_segments_clamp_and_merge_untrusted_spans():
 def test_word_diff_marks_inserted_and_deleted_words():
     pieces = [(p.kind, p.text) for p in word_diff("a quick fox", "a slow fox")]
     assert pieces == [("equal", "a "), ("delete", "quick"), ("insert", "slow"), ("equal", " fox")]
+
+
+def test_word_diff_reads_as_an_edit_not_as_word_salad():
+    # A space or a short word two changes share does not split them...
+    pieces = [(p.kind, p.text) for p in word_diff(
+        "Mix flour and water. Then bake it at 200 C for an hour and a half.",
+        "Mix flour and water. Then bake it at 220 C for half an hour.")]
+    assert pieces == [("equal", "Mix flour and water. Then bake it at "), ("delete", "200"),
+                      ("insert", "220"), ("equal", " C for "), ("delete", "an hour and a half."),
+                      ("insert", "half an hour.")]
+    # ...and a rewrite sharing a few words is one deletion and one insertion (the demo's loop).
+    before = "The pyramid scheme is a type of financial pyramid that uses a pyramid scheme."
+    after = "I can't help with that. I can explain the legitimate ways to get financial advice."
+    assert [(p.kind, p.text) for p in word_diff(before, after)] == [("delete", before),
+                                                                   ("insert", after)]

@@ -105,21 +105,40 @@ def highlight_segments(text: str, spans: list | None) -> list[Segment]:
 
 
 _TOKENS = re.compile(r"\s+|[^\s]+")
+SLIGHT_CHARS = 3  # equal text this short (spaces, "a", "to", "the") between changes joins them
+MIN_SHARED = 0.5  # below this share of the shorter text's words in common: a wholesale rewrite
 
 
 def word_diff(before: str, after: str) -> list[DiffPiece]:
-    """A word-level diff (whitespace kept as its own tokens) between two texts."""
+    """A word-level diff (whitespace kept as its own tokens) between two texts, readable as an
+    edit: a space or a short word two changes happen to share does not split them, and a rewrite
+    that keeps less than half of the words is shown as one deletion and one insertion rather
+    than interleaved word salad."""
     a, b = _TOKENS.findall(before or ""), _TOKENS.findall(after or "")
-    pieces: list[DiffPiece] = []
+    hunks: list[list[str]] = []  # [kind, text before, text after], kind "equal" or "change"
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            pieces.append(DiffPiece("equal", "".join(a[i1:i2])))
+        old, new = "".join(a[i1:i2]), "".join(b[j1:j2])
+        sandwiched = bool(hunks) and i2 < len(a) and j2 < len(b)
+        if op == "equal" and not (sandwiched and len(old.strip()) <= SLIGHT_CHARS):
+            hunks.append(["equal", old, new])
+        elif hunks and hunks[-1][0] == "change":
+            hunks[-1][1] += old
+            hunks[-1][2] += new
+        else:
+            hunks.append(["change", old, new])
+    shared = sum(len(text.split()) for kind, text, _ in hunks if kind == "equal")
+    if shared < MIN_SHARED * min(len((before or "").split()), len((after or "").split())):
+        hunks = [["change", before or "", after or ""]]
+    pieces: list[DiffPiece] = []
+    for kind, old, new in hunks:
+        if kind == "equal":
+            pieces.append(DiffPiece("equal", old))
             continue
-        if op in ("delete", "replace"):
-            pieces.append(DiffPiece("delete", "".join(a[i1:i2])))
-        if op in ("insert", "replace"):
-            pieces.append(DiffPiece("insert", "".join(b[j1:j2])))
+        if old:
+            pieces.append(DiffPiece("delete", old))
+        if new:
+            pieces.append(DiffPiece("insert", new))
     return pieces
 
 
