@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 from alignment_core.dimensions import DIMENSIONS, check_scores
 from annotator.access import project_access
 from annotator.api.common import ERROR_RESPONSES, paginated
+from annotator.api.dimensions import DimensionsOutput, ScoresOutput, scores_data
 from annotator.models import (
     Critique,
     ItemState,
@@ -60,21 +61,6 @@ def _valid_spans(text: str, spans) -> list[dict]:
             out.append({"start": pos, "end": pos + len(segment.text), "text": segment.text})
         pos += len(segment.text)
     return out
-
-
-def _scores_serializer(name: str, *, reasons: bool) -> type[serializers.Serializer]:
-    """{dimension: 0-4} (alignment_core.dimensions.DIMENSIONS), then their reasons if asked."""
-    fields = {dim: serializers.IntegerField(min_value=0, max_value=4) for dim in DIMENSIONS}
-    if reasons:  # created last: DRF orders declared fields by creation
-        fields["reasons"] = serializers.DictField(child=serializers.CharField())
-    return type(name, (serializers.Serializer,), fields)
-
-ScoresOutput = _scores_serializer("DimensionScoresOutput", reasons=False)
-DimensionsOutput = _scores_serializer("DimensionsOutput", reasons=True)
-
-
-def _scores(values: dict | None) -> dict | None:
-    return {name: int(values[name]) for name in DIMENSIONS} if values else None
 
 
 # The output serializers below declare their fields (they are the OpenAPI schema) and write
@@ -136,7 +122,7 @@ def _critique_data(critique: Critique) -> dict:
         "explanation": str(critique.explanation),
         "suggested_revision": str(critique.suggested_revision),
         "approved_answer": str(critique.approved_answer),
-        "dimensions": {**_scores(critique.scores),
+        "dimensions": {**scores_data(critique.scores),
                        "reasons": {k: str(v) for k, v in critique.scores["reasons"].items()}},
         "created_at": _DATETIME.to_representation(critique.created_at),
     }
@@ -224,7 +210,7 @@ class ReviewOutput(serializers.Serializer):
             "undoes_id": None if review.undoes_id is None else int(review.undoes_id),
             "undone": self.get_undone(review),
             "blind": bool(review.blind),
-            "dimensions": _scores(review.dimensions),
+            "dimensions": scores_data(review.dimensions),
             "created_at": _DATETIME.to_representation(review.created_at),
             "item_state": self.get_item_state(review),
         }
